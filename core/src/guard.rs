@@ -1,0 +1,111 @@
+//! Guarded calls with the default clock (`std` only).
+
+use core::fmt;
+
+use crate::breaker::Breaker;
+use crate::clock::now_ns;
+use crate::types::{Outcome, Permit, Rejected, Transition};
+
+/// A [`Breaker::call`] that did not return a value.
+#[derive(Debug, PartialEq)]
+pub enum CallError<E> {
+    /// The breaker did not permit the call; the closure was not run.
+    Rejected(Rejected),
+    /// The closure ran and returned this error, recorded as a failure.
+    Failed(E),
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(r) => r.fmt(f),
+            CallError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            CallError::Rejected(r) => Some(r),
+            CallError::Failed(e) => Some(e),
+        }
+    }
+}
+
+/// A permit that records itself. Report the outcome with [`success`](Self::success),
+/// [`failure`](Self::failure) or [`ignore`](Self::ignore); if the guard is dropped without one
+/// (a panic, an early return, a `?`), it records a failure, so no permit is ever leaked.
+#[must_use = "dropping the guard records a failure"]
+pub struct PermitGuard<'a> {
+    breaker: &'a Breaker,
+    permit: Option<Permit>,
+    started: u64,
+}
+
+impl PermitGuard<'_> {
+    /// The transition acquiring this permit caused (Open → HalfOpen), if any.
+    pub fn transition(&self) -> Option<Transition> {
+        self.permit.as_ref().and_then(Permit::transition)
+    }
+
+    /// Record a success.
+    pub fn success(mut self) -> Option<Transition> {
+        self.finish(Outcome::Success)
+    }
+
+    /// Record a failure.
+    pub fn failure(mut self) -> Option<Transition> {
+        self.finish(Outcome::Failure)
+    }
+
+    /// Record that the call says nothing about the resource (not a call).
+    pub fn ignore(mut self) -> Option<Transition> {
+        self.finish(Outcome::Ignored)
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Option<Transition> {
+        let permit = self.permit.take()?;
+        let now = now_ns();
+        self.breaker.record_timed(permit, outcome, now.saturating_sub(self.started), now)
+    }
+}
+
+impl Drop for PermitGuard<'_> {
+    fn drop(&mut self) {
+        self.finish(Outcome::Failure);
+    }
+}
+
+impl Breaker {
+    /// Ask for a permit now (default clock), as a guard that records itself.
+    pub fn acquire(&self) -> Result<PermitGuard<'_>, Rejected> {
+        let started = now_ns();
+        let permit = self.try_acquire(started)?;
+        Ok(PermitGuard { breaker: self, permit: Some(permit), started })
+    }
+
+    /// Run `f` if the breaker permits it, timing it for slow-call detection and recording
+    /// `Ok` as a success and `Err` as a failure. A panic in `f` records a failure and unwinds.
+    ///
+    /// ```
+    /// use ringbreaker::{CallError, CircuitBreaker};
+    /// let b = CircuitBreaker::default();
+    /// let r: Result<u32, CallError<&str>> = b.call(|| Ok(42));
+    /// assert_eq!(r, Ok(42));
+    /// assert_eq!(b.call(|| Err::<u32, _>("down")), Err(CallError::Failed("down")));
+    /// ```
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        let guard = self.acquire().map_err(CallError::Rejected)?;
+        match f() {
+            Ok(v) => {
+                guard.success();
+                Ok(v)
+            }
+            Err(e) => {
+                guard.failure();
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A circuit breaker whose hot path is a handful of atomic instructions.
+//!
+//! `ringbreaker` keeps a fixed, time-bucketed ring of atomic success / failure / slow-call
+//! counters and a Closed / Open / HalfOpen state machine with three manual modes (ForcedOpen,
+//! Disabled, MetricsOnly). It is `#![no_std]`, lock-free on every call path, allocation-free
+//! after construction, and never reads a clock: time is a `u64` of nanoseconds passed in by the
+//! caller, so the same breaker runs live, in a backtest at simulated time, and in tests.
+//!
+//! ```
+//! use ringbreaker::{CircuitBreaker, Config, Outcome, State};
+//!
+//! let cfg = Config::builder().window_ns(10_000_000_000).buckets(10).failure_rate(0.5)
+//!     .minimum_calls(4).open_ns(5_000_000_000).half_open_permits(1).build()?;
+//! let b = CircuitBreaker::new(cfg);
+//! for t in 0..4 {
+//!     let permit = b.try_acquire(t).expect("closed");
+//!     b.record(permit, if t % 2 == 0 { Outcome::Success } else { Outcome::Failure }, t);
+//! }
+//! assert_eq!(b.state(10), State::Open);          // 2 of 4 failed: 50 % trips it
+//! assert!(b.try_acquire(10).is_err());            // rejected while open
+//! let trial = b.try_acquire(5_000_000_010).unwrap(); // open duration over: a trial
+//! let t = b.record(trial, Outcome::Success, 5_000_000_011).unwrap();
+//! assert_eq!((t.from, t.to), (State::HalfOpen, State::Closed));
+//! # Ok::<(), ringbreaker::ConfigError>(())
+//! ```
+//!
+//! # Semantics
+//!
+//! * A record at time `t` belongs to period `t / (window_ns / buckets)`; the window at `now` is
+//!   the `buckets` most recent periods up to `now`'s. `calls = successes + failures`; an
+//!   `Ignored` outcome is not a call; a slow call is also a success or a failure.
+//! * Closed → Open is decided when a failure or a slow call is recorded: over the window,
+//!   `calls >= minimum_calls` and `failures >= failure_rate * calls` or
+//!   `slow_calls >= slow_call_rate * calls` (slow-call detection on); or `consecutive_failures`
+//!   failures in a row. A plain success is one counter update and never trips.
+//! * Open → HalfOpen lazily, on the first `try_acquire` at or after `opened_at + open_ns`.
+//! * HalfOpen admits `half_open_permits` trials. That many successes → Closed with a fresh window
+//!   and `open_ns` reset; a failed or slow trial → Open with the open duration multiplied by
+//!   `backoff_multiplier` (capped at `max_open_ns`); trials unreported after
+//!   `half_open_timeout_ns` → the next caller re-opens it, with the same growth.
+//! * Every transition bumps the generation; an outcome whose permit is from an older generation
+//!   is counted as `stale` and changes nothing else.
+//! * Transitions are returned, as a [`Transition`], to the one call that made them.
+//!
+//! # Owning a breaker
+//!
+//! * [`CircuitBreaker`] (feature `alloc`): heap, any bucket count, one allocation.
+//! * [`StaticBreaker<N>`]: inline ring, `const fn` construction, for `static`s in firmware.
+//! * [`Breaker::place`]: in a buffer you provide (stack, shared memory).
+//!
+//! # Concurrency
+//!
+//! Acquiring in Closed is one load; recording is a compare-and-swap on a bucket word that
+//! carries its own period and generation stamp (see the `window` module docs), so bucket
+//! rotation needs no lock and an outcome racing a transition can never leak into the next
+//! generation's window. Transitions are claimed by one CAS on the state word, which alone
+//! decides the winner; the winner then publishes the entry time with two stores, during which
+//! other transitions (never calls) wait. The invariants are checked by loom models in
+//! `loom-tests/`.
+//!
+//! Limits of the packed words: permits carry a 32-bit generation; bucket stamps hold 16 bits of
+//! the generation and of the period, so threads' clocks may disagree by at most 65,535 bucket
+//! widths, and a snapshot taken outside Closed/MetricsOnly shows the last window only while
+//! fewer than 256 transitions separate them. Counts saturate at `u32::MAX` per bucket.
+//!
+//! # Firmware
+//!
+//! Use `default-features = false`. On targets without 64-bit atomics (e.g.
+//! `thumbv7em-none-eabihf`) the crate takes `portable-atomic` automatically, whose default
+//! fallback is a spinlock; on a single-core MCU where a breaker is also touched from interrupt
+//! handlers, enable `portable-atomic`'s `critical-section` (and provide an implementation) or
+//! `unsafe-assume-single-core` feature in your own manifest.
+//!
+//! # Features
+//!
+//! * `std` (default): [`now_ns`], [`Breaker::call`], [`Breaker::acquire`]'s
+//!   [`PermitGuard`]. Implies `alloc`.
+//! * `alloc`: [`CircuitBreaker`].
+//! * `loom`: used only by `loom-tests/` with `--cfg ringbreaker_loom`.
+
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod breaker;
+mod config;
+mod fastdiv;
+mod state;
+mod sync;
+mod types;
+mod window;
+
+#[cfg(feature = "alloc")]
+mod boxed;
+#[cfg(feature = "std")]
+mod clock;
+#[cfg(feature = "std")]
+mod guard;
+
+pub use breaker::{Breaker, PlaceError, StaticBreaker};
+pub use config::{
+    Config, ConfigBuilder, ConfigError, DEFAULT_BUCKETS, DEFAULT_FAILURE_RATE,
+    DEFAULT_HALF_OPEN_PERMITS, DEFAULT_MINIMUM_CALLS, DEFAULT_OPEN_NS, DEFAULT_SLOW_CALL_RATE,
+    DEFAULT_WINDOW_NS, MAX_BUCKETS, MAX_HALF_OPEN_PERMITS,
+};
+pub use state::State;
+pub use types::{
+    ForeignPermit, Metrics, Outcome, Permit, PermitKind, RawPermit, Reason, Rejected, Transition,
+};
+pub use window::Bucket;
+
+#[cfg(feature = "alloc")]
+pub use boxed::CircuitBreaker;
+#[cfg(feature = "std")]
+pub use clock::now_ns;
+#[cfg(feature = "std")]
+pub use guard::{CallError, PermitGuard};
+
+/// Compile-time proof, in every build (including the embedded one), that a breaker can be a
+/// `static` built by `const fn` from a configuration validated at compile time.
+#[cfg(not(ringbreaker_loom))]
+mod const_construction {
+    use super::{Config, StaticBreaker};
+
+    const CFG: Config = match Config::builder().window_ns(1_000_000_000).buckets(4).build() {
+        Ok(c) => c,
+        Err(_) => panic!("invalid configuration"),
+    };
+
+    #[used]
+    static FIRMWARE_STYLE: StaticBreaker<4> = match StaticBreaker::new(CFG) {
+        Ok(b) => b,
+        Err(_) => panic!("bucket count mismatch"),
+    };
+}

@@ -1,0 +1,240 @@
+//! The values that cross the API: outcomes, permits, rejections, transitions, metrics.
+
+use core::fmt;
+
+use crate::state::State;
+
+/// How a permitted call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    /// The call succeeded.
+    Success = 0,
+    /// The call failed and counts against the breaker.
+    Failure = 1,
+    /// The call ended in a way that says nothing about the protected resource (a
+    /// cancellation, a validation error): it is not a call. In half-open it hands its trial
+    /// permit back.
+    Ignored = 2,
+}
+
+/// Why a transition happened. The numbers are stable (the C ABI exposes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Reason {
+    /// Closed → Open: the failure rate reached its threshold over at least `minimum_calls`.
+    FailureRate = 0,
+    /// Closed → Open: the slow-call rate reached its threshold over at least `minimum_calls`.
+    SlowCallRate = 1,
+    /// Closed → Open: `consecutive_failures` failures in a row.
+    ConsecutiveFailures = 2,
+    /// Open → HalfOpen: the open duration passed and a caller asked for a permit.
+    OpenElapsed = 3,
+    /// HalfOpen → Closed: `half_open_permits` trials succeeded.
+    TrialsSucceeded = 4,
+    /// HalfOpen → Open: a trial failed (or was slow).
+    TrialFailed = 5,
+    /// HalfOpen → Open: trials did not report within `half_open_timeout_ns`.
+    HalfOpenTimeout = 6,
+    /// Manual [`trip`](crate::Breaker::trip).
+    Trip = 7,
+    /// Manual [`force_open`](crate::Breaker::force_open).
+    ForceOpen = 8,
+    /// Manual [`disable`](crate::Breaker::disable).
+    Disable = 9,
+    /// Manual [`metrics_only`](crate::Breaker::metrics_only).
+    MetricsOnly = 10,
+    /// Manual [`reset`](crate::Breaker::reset).
+    Reset = 11,
+}
+
+impl Reason {
+    /// Lower-case snake name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::FailureRate => "failure_rate",
+            Reason::SlowCallRate => "slow_call_rate",
+            Reason::ConsecutiveFailures => "consecutive_failures",
+            Reason::OpenElapsed => "open_elapsed",
+            Reason::TrialsSucceeded => "trials_succeeded",
+            Reason::TrialFailed => "trial_failed",
+            Reason::HalfOpenTimeout => "half_open_timeout",
+            Reason::Trip => "trip",
+            Reason::ForceOpen => "force_open",
+            Reason::Disable => "disable",
+            Reason::MetricsOnly => "metrics_only",
+            Reason::Reset => "reset",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state change, returned to exactly one caller: the one whose call made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Transition {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// The generation of the state entered.
+    pub generation: u32,
+    /// The caller's time of the call that made the change, in nanoseconds.
+    pub at: u64,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl fmt::Display for Transition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} -> {} (gen {}, {}, at {} ns)",
+            self.from, self.to, self.generation, self.reason, self.at
+        )
+    }
+}
+
+/// What kind of call a permit admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PermitKind {
+    /// A call in Closed or MetricsOnly: its outcome is counted in the window.
+    Normal = 0,
+    /// A half-open trial: its outcome closes or re-opens the breaker.
+    Trial = 1,
+    /// A call in Disabled: its outcome is not recorded.
+    Passthrough = 2,
+}
+
+/// A permit in plain-data form, for bindings that must carry it across a language boundary.
+/// Rebuild a [`Permit`] with [`Permit::from_raw`]; a forged or foreign one is detected when
+/// recorded, never trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct RawPermit {
+    /// Identity of the breaker that issued it.
+    pub breaker_id: u32,
+    /// Generation of the state it was issued in.
+    pub generation: u32,
+    /// [`PermitKind`] as its stable number.
+    pub kind: u8,
+}
+
+/// Permission to make one call. Hand it back with [`record`](crate::Breaker::record); it is
+/// consumed, so one permit records one outcome.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a permit should be recorded with `record`, or the call's outcome is lost"]
+pub struct Permit {
+    pub(crate) breaker_id: u32,
+    pub(crate) generation: u32,
+    pub(crate) kind: PermitKind,
+    pub(crate) transition: Option<Transition>,
+}
+
+impl Permit {
+    /// The generation of the state this permit was issued in.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
+    /// What kind of call this permit admits.
+    pub const fn kind(&self) -> PermitKind {
+        self.kind
+    }
+    /// The transition this acquisition caused (Open → HalfOpen), if any.
+    pub const fn transition(&self) -> Option<Transition> {
+        self.transition
+    }
+    /// Plain-data form, for crossing a language boundary.
+    pub const fn to_raw(&self) -> RawPermit {
+        RawPermit {
+            breaker_id: self.breaker_id,
+            generation: self.generation,
+            kind: self.kind as u8,
+        }
+    }
+    /// Rebuild a permit from its plain-data form. `None` if `kind` is not a valid number.
+    pub const fn from_raw(raw: RawPermit) -> Option<Permit> {
+        let kind = match raw.kind {
+            0 => PermitKind::Normal,
+            1 => PermitKind::Trial,
+            2 => PermitKind::Passthrough,
+            _ => return None,
+        };
+        Some(Permit {
+            breaker_id: raw.breaker_id,
+            generation: raw.generation,
+            kind,
+            transition: None,
+        })
+    }
+}
+
+/// The breaker did not permit the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The state that rejected it (Open, HalfOpen with all trials out, or ForcedOpen).
+    pub state: State,
+    /// When Open: nanoseconds until a call would be admitted as a half-open trial.
+    pub retry_after_ns: Option<u64>,
+    /// The transition this call caused (HalfOpen → Open on a lapsed trial), if any.
+    pub transition: Option<Transition>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker is {}", self.state)?;
+        if let Some(ns) = self.retry_after_ns {
+            write!(f, "; retry after {ns} ns")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for Rejected {}
+
+/// A permit was handed to a breaker other than the one that issued it. Nothing was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForeignPermit;
+
+impl fmt::Display for ForeignPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("permit was issued by a different breaker")
+    }
+}
+
+impl core::error::Error for ForeignPermit {}
+
+/// A snapshot of a breaker. Window counts cover the current window of the current window
+/// generation; `rejected` and `stale` are totals since construction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    /// The stored state (an elapsed Open becomes HalfOpen on the next acquire).
+    pub state: State,
+    /// The current generation.
+    pub generation: u32,
+    /// `successes + failures` in the window.
+    pub calls: u64,
+    /// Successful calls in the window.
+    pub successes: u64,
+    /// Failed calls in the window.
+    pub failures: u64,
+    /// Slow calls in the window (each is also a success or a failure).
+    pub slow_calls: u64,
+    /// `failures / calls`, or 0.0 with no calls.
+    pub failure_rate: f64,
+    /// `slow_calls / calls`, or 0.0 with no calls.
+    pub slow_call_rate: f64,
+    /// Calls rejected since construction.
+    pub rejected: u64,
+    /// Outcomes recorded with a permit from an older generation, since construction.
+    pub stale: u64,
+    /// When Open: nanoseconds until a call would be admitted as a trial.
+    pub time_until_half_open_ns: Option<u64>,
+    /// The open duration currently in force (grows with backoff, resets on close).
+    pub open_ns: u64,
+}

@@ -1,0 +1,244 @@
+//! The rolling window: a fixed ring of buckets of atomic counters.
+//!
+//! A record made at time `t` belongs to period `t / width`, which lives in bucket
+//! `period % buckets`. Each bucket holds the full period it was last advanced to (`period`) and
+//! three counter words (successes, failures, slow calls). A counter word packs a 32-bit stamp
+//! — the low 16 bits of the breaker generation and of the period it counts — with a 32-bit count:
+//!
+//! ```text
+//! bits 63..48 generation (low 16)   bits 47..32 period (low 16)   bits 31..0 count
+//! ```
+//!
+//! Why the stamp: every counter change is a compare-and-swap that checks it, so
+//! * a bucket is reset lazily and idempotently — the first record of a new period swaps the
+//!   old stamp for the new one with count 0, and every later rotator finds it done (W1);
+//! * an outcome whose permit belongs to an older generation can only ever land in words stamped
+//!   with that generation, which the current window ignores (T4);
+//! * a count at `u32::MAX` stays there rather than carrying into the stamp (W3).
+//!
+//! `period` is published (with `fetch_max`, release) only after all three words of the bucket
+//! have been rotated, so a reader that sees `period == p` sees every word stamped `p` or later.
+//! A snapshot at `now` includes a bucket only if its period lies in the window ending at
+//! `now / width`, and a word only if its stamp matches, so nothing older than the window is ever
+//! counted (W2).
+//!
+//! A record whose period is older than its bucket's (its thread's clock is behind another's by a
+//! whole window) is counted in the bucket's current period: counted once, in a later period,
+//! never lost and never in an expired one.
+//!
+//! Limits of the 16-bit stamp fields: threads' clocks may disagree by up to 65,535 bucket widths,
+//! and a bucket that sees no record while 65,536 transitions happen within one bucket period
+//! could alias an old generation. Both are far outside any realistic use and are documented in
+//! the crate docs.
+
+use crossbeam_utils::CachePadded;
+
+use crate::config::Config;
+use crate::sync::{AtomicU64, Ordering};
+
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
+const STAMP_MASK: u64 = !COUNT_MASK;
+/// Counts saturate here (W3).
+pub(crate) const COUNT_MAX: u64 = COUNT_MASK;
+
+pub(crate) const SUCCESSES: usize = 0;
+pub(crate) const FAILURES: usize = 1;
+pub(crate) const SLOW: usize = 2;
+
+/// One slot of the ring. Opaque: it is public only so that [`StaticBreaker`] can name its
+/// array length in a `static`.
+///
+/// [`StaticBreaker`]: crate::StaticBreaker
+#[repr(transparent)]
+pub struct Bucket(CachePadded<Slot>);
+
+#[repr(C)]
+pub(crate) struct Slot {
+    period: AtomicU64,
+    words: [AtomicU64; 3],
+}
+
+impl Bucket {
+    /// An empty bucket.
+    #[cfg(not(ringbreaker_loom))]
+    pub(crate) const fn new() -> Self {
+        Bucket(CachePadded::new(Slot {
+            period: AtomicU64::new(0),
+            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }))
+    }
+
+    /// An empty bucket (loom's atomics are not `const`).
+    #[cfg(ringbreaker_loom)]
+    pub(crate) fn new() -> Self {
+        Bucket(CachePadded::new(Slot {
+            period: AtomicU64::new(0),
+            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }))
+    }
+}
+
+impl core::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Bucket")
+            .field("period", &self.0.period.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[inline]
+const fn stamp(gen_: u32, period: u64) -> u64 {
+    (((gen_ as u64) & 0xFFFF) << 48) | ((period & 0xFFFF) << 32)
+}
+
+/// The full period of word `w`, given a period `base` it cannot be earlier than and is within
+/// 65,535 periods of.
+#[inline]
+const fn word_period(w: u64, base: u64) -> u64 {
+    let lo = (w >> 32) as u16;
+    base + lo.wrapping_sub(base as u16) as u64
+}
+
+/// The record's permit belongs to a generation that is no longer current.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Stale;
+
+/// Window totals for one generation at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// Add one record of generation `gen_` made at `now` to `ring`: one to counter `kind`
+/// (`SUCCESSES` or `FAILURES`), and one to `SLOW` when `slow`. `current_gen` reads the
+/// breaker's generation; it is consulted only before overwriting a word stamped with another
+/// generation.
+#[inline]
+pub(crate) fn add(
+    ring: &[Bucket],
+    cfg: &Config,
+    current_gen: impl Fn() -> u32,
+    gen_: u32,
+    now: u64,
+    kind: usize,
+    slow: bool,
+) -> Result<(), Stale> {
+    let (p, _) = cfg.width.div_rem(now);
+    let (_, idx) = cfg.ring.div_rem(p);
+    // `idx < buckets == ring.len()`; `get` keeps the hot path free of a panic branch.
+    let Some(bucket) = ring.get(idx as usize) else {
+        return Ok(());
+    };
+    let slot = &*bucket.0;
+    loop {
+        let key = slot.period.load(Ordering::Acquire);
+        if key < p {
+            for w in &slot.words {
+                advance(w, key, gen_, p);
+            }
+            slot.period.fetch_max(p, Ordering::AcqRel);
+            continue;
+        }
+        // key >= p: count in the bucket's current period (later than p only when this
+        // thread's clock is a whole window behind another's).
+        if !bump(&slot.words[kind], gen_, key, &current_gen)? {
+            continue;
+        }
+        if slow && !bump(&slot.words[SLOW], gen_, key, &current_gen)? {
+            // The bucket moved on between the two bumps: the slow mark follows it.
+            return add_slow_only(slot, gen_, &current_gen);
+        }
+        return Ok(());
+    }
+}
+
+/// Rare path: a bucket advanced between counting a call and counting it as slow.
+#[cold]
+fn add_slow_only(slot: &Slot, gen_: u32, current_gen: &impl Fn() -> u32) -> Result<(), Stale> {
+    loop {
+        let key = slot.period.load(Ordering::Acquire);
+        if bump(&slot.words[SLOW], gen_, key, current_gen)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Make sure word `w` counts period `p` or later. Every word of a bucket goes through this
+/// before the bucket's `period` is advanced to `p`.
+#[inline]
+fn advance(w: &AtomicU64, key: u64, gen_: u32, p: u64) {
+    let mut cur = w.load(Ordering::Acquire);
+    while word_period(cur, key) < p {
+        match w.compare_exchange_weak(cur, stamp(gen_, p), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// Add one to word `w` for generation `gen_` in period `key` (the bucket's published period).
+/// `Ok(false)` when the word has already moved to a later period: the caller re-reads the
+/// bucket.
+#[inline]
+fn bump(w: &AtomicU64, gen_: u32, key: u64, current_gen: &impl Fn() -> u32) -> Result<bool, Stale> {
+    let want = stamp(gen_, key);
+    let mut cur = w.load(Ordering::Acquire);
+    loop {
+        let next = if cur & STAMP_MASK == want {
+            if cur & COUNT_MASK == COUNT_MAX {
+                return Ok(true);
+            }
+            cur + 1
+        } else if word_period(cur, key) != key {
+            return Ok(false);
+        } else {
+            // Same period, another generation: the word holds an older generation's counts,
+            // unless we are the older one. Only the current generation may overwrite it.
+            if current_gen() != gen_ {
+                return Err(Stale);
+            }
+            want | 1
+        };
+        match w.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(true),
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// Totals of generation `gen_`'s records over the window ending at `now`.
+pub(crate) fn counts(ring: &[Bucket], cfg: &Config, gen_: u32, now: u64) -> Counts {
+    let (c, _) = cfg.width.div_rem(now);
+    let n = cfg.buckets as u64;
+    let mut t = [0u64; 3];
+    for bucket in ring {
+        let slot = &*bucket.0;
+        let key = slot.period.load(Ordering::Acquire);
+        if key > c || c - key >= n {
+            continue;
+        }
+        let want = stamp(gen_, key);
+        for (total, w) in t.iter_mut().zip(&slot.words) {
+            let v = w.load(Ordering::Acquire);
+            if v & STAMP_MASK == want {
+                *total += v & COUNT_MASK;
+            }
+        }
+    }
+    Counts { successes: t[SUCCESSES], failures: t[FAILURES], slow: t[SLOW] }
+}
+
+/// Test support: set the counts of the bucket for `now` as if that many records of generation
+/// `gen_` had been made, so saturation can be tested without four billion records.
+#[cfg(any(test, ringbreaker_loom))]
+pub(crate) fn preload(ring: &[Bucket], cfg: &Config, gen_: u32, now: u64, counts: [u64; 3]) {
+    let (p, _) = cfg.width.div_rem(now);
+    let (_, idx) = cfg.ring.div_rem(p);
+    let slot = &*ring[idx as usize].0;
+    for (w, c) in slot.words.iter().zip(counts) {
+        w.store(stamp(gen_, p) | c.min(COUNT_MAX), Ordering::Release);
+    }
+    slot.period.store(p, Ordering::Release);
+}
