@@ -807,3 +807,27 @@ impl Breaker {
         }
     }
 }
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use crate::{CircuitBreaker, Config, Outcome};
+
+    /// W3: a counter at its limit saturates; it never wraps or carries into its stamp, so the
+    /// bucket's other counters and its period are untouched.
+    #[test]
+    fn counters_saturate_at_their_limit() {
+        let b = CircuitBreaker::new(Config::builder().minimum_calls(u32::MAX).build().unwrap());
+        let max = crate::window::COUNT_MAX;
+        b.preload_counts(5, max - 1, 7, max);
+        for _ in 0..3 {
+            let p = b.try_acquire(5).unwrap();
+            b.record_timed(p, Outcome::Success, 0, 5);
+        }
+        let m = b.snapshot(5);
+        assert_eq!((m.successes, m.failures, m.slow_calls), (max, 7, max));
+        let p = b.try_acquire(5).unwrap();
+        b.record(p, Outcome::Failure, 5);
+        assert_eq!(b.snapshot(5).failures, 8);
+        assert_eq!(b.snapshot(5).calls, max + 8, "window totals are u64: no overflow summing");
+    }
+}

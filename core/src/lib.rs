@@ -137,3 +137,8 @@ mod const_construction {
         Err(_) => panic!("bucket count mismatch"),
     };
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
