@@ -3,12 +3,14 @@
 CARGO ?= cargo
 THUMB := thumbv7em-none-eabihf
 
-.PHONY: demo test lint bench rust-test embedded doc fmt-check clippy targets
+
+.PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
+.PHONY: demo test lint bench rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 demo:
 	$(CARGO) run --quiet --release -p ringbreaker --example demo
 
-test: rust-test embedded lint
+test: rust-test embedded loom-quick c-test miri lint
 
 rust-test:
 	$(CARGO) test --workspace
@@ -22,6 +24,25 @@ embedded: targets
 	$(CARGO) build -p ringbreaker --no-default-features --target $(THUMB)
 	$(CARGO) build -p ringbreaker --no-default-features --features alloc --target $(THUMB)
 
+# Loom models (loom-tests/README.md). A separate target dir keeps the --cfg build from
+# invalidating the normal one. `loom` is the full run; `loom-quick` is the bounded run that
+# `make test` includes (same models, same preemption bound: it differs only in not printing).
+LOOM_ENV := RUSTFLAGS="--cfg ringbreaker_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2
+
+loom:
+	$(LOOM_ENV) $(CARGO) test -p loom-tests --release -- --nocapture --test-threads=2
+
+loom-quick:
+	$(LOOM_ENV) $(CARGO) test -p loom-tests --release -- --test-threads=2
+
+# The core's unit, property and allocation tests under miri (nightly). Property-test cases are
+# cut to 4 and the allocation test to 20,000 cycles there: miri interprets every instruction.
+miri:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@rustup +nightly component list --installed | grep -q '^miri' || rustup +nightly component add miri rust-src
+	PROPTEST_CASES=4 MIRIFLAGS=-Zmiri-disable-isolation CARGO_TARGET_DIR=target/miri \
+		$(CARGO) +nightly miri test -p ringbreaker
+
 lint: fmt-check clippy doc
 
 fmt-check:
@@ -30,9 +51,82 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ringbreaker --no-default-features -- -D warnings
+	$(LOOM_ENV) $(CARGO) clippy -p loom-tests --tests --release -- -D warnings
 
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
 bench:
 	@echo "benches arrive with the benchmarks issue"
+
+# ---- C ABI -------------------------------------------------------------------------------
+CBINDGEN_VERSION := 0.29.4
+CBINDGEN := target/tools/bin/cbindgen
+CC ?= cc
+CXX ?= c++
+CWARN := -Wall -Wextra -Wpedantic -Werror
+CTEST_SRC := ffi-c/tests/c
+CTEST_OUT := target/ctest
+FFI_LIB := target/debug/libringbreaker_ffi.a
+C_LDLIBS := $(FFI_LIB) -lpthread -ldl -lm
+C_TESTS := test_api test_threads
+
+$(CBINDGEN):
+	$(CARGO) install --locked --root target/tools cbindgen --version $(CBINDGEN_VERSION)
+
+# Regenerate the checked-in header.
+header: $(CBINDGEN)
+	$(CBINDGEN) -q --config ffi-c/cbindgen.toml --crate ringbreaker-ffi --output include/ringbreaker.h ffi-c
+
+# Fail when the checked-in header differs from what the pinned cbindgen generates.
+header-check: $(CBINDGEN)
+	@mkdir -p $(CTEST_OUT)
+	$(CBINDGEN) -q --config ffi-c/cbindgen.toml --crate ringbreaker-ffi --output $(CTEST_OUT)/ringbreaker.h ffi-c
+	@diff -u include/ringbreaker.h $(CTEST_OUT)/ringbreaker.h || \
+		(echo "include/ringbreaker.h is stale: run 'make header' and commit it" && exit 1)
+
+ffi-lib:
+	$(CARGO) build -p ringbreaker-ffi
+
+c-test: header-check c-plain c-asan c-valgrind cpp-test c-example
+
+c-plain: ffi-lib
+	@mkdir -p $(CTEST_OUT)/plain
+	@for t in $(C_TESTS); do \
+		$(CC) -std=c11 $(CWARN) -g -Iinclude $(CTEST_SRC)/$$t.c $(C_LDLIBS) -o $(CTEST_OUT)/plain/$$t || exit 1; \
+		echo "run $$t (plain)"; $(CTEST_OUT)/plain/$$t || exit 1; \
+	done
+
+c-asan: ffi-lib
+	@mkdir -p $(CTEST_OUT)/asan
+	@for t in $(C_TESTS); do \
+		$(CC) -std=c11 $(CWARN) -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+			-Iinclude $(CTEST_SRC)/$$t.c $(C_LDLIBS) -o $(CTEST_OUT)/asan/$$t || exit 1; \
+		echo "run $$t (address + undefined sanitizers)"; $(CTEST_OUT)/asan/$$t || exit 1; \
+	done
+
+c-valgrind: c-plain
+	@command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
+	@for t in $(C_TESTS); do \
+		echo "run $$t (valgrind)"; \
+		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+			$(CTEST_OUT)/plain/$$t || exit 1; \
+	done
+
+cpp-test: ffi-lib
+	@mkdir -p $(CTEST_OUT)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iinclude $(CTEST_SRC)/test_cpp.cpp $(C_LDLIBS) -o $(CTEST_OUT)/test_cpp
+	$(CTEST_OUT)/test_cpp
+
+# pkg-config file for this checkout's build (not installed anywhere): prefix is the checkout.
+pkgconfig: ffi-lib
+	@mkdir -p target/pkgconfig
+	@printf '%s\n' 'prefix=$(CURDIR)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/target/debug' '' \
+		'Name: ringbreaker' 'Description: Lock-free circuit breaker (C ABI)' 'Version: 0.1.0' \
+		'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lringbreaker_ffi' \
+		'Libs.private: -lpthread -ldl -lm' > target/pkgconfig/ringbreaker.pc
+
+c-example: pkgconfig
+	$(CC) -std=c11 $(CWARN) examples/c/breaker_demo.c \
+		$$(PKG_CONFIG_PATH=target/pkgconfig pkg-config --cflags --libs ringbreaker) -o $(CTEST_OUT)/breaker_demo
+	$(CTEST_OUT)/breaker_demo

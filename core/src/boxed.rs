@@ -31,6 +31,25 @@ impl CircuitBreaker {
     }
 }
 
+impl CircuitBreaker {
+    /// Give up ownership, returning the address of the breaker's block (for a binding that
+    /// hands it out as a handle). [`Breaker::from_raw`] views it; [`from_raw`](Self::from_raw)
+    /// takes ownership back.
+    pub fn into_raw(self) -> *mut u8 {
+        Box::into_raw(self.inner).cast()
+    }
+
+    /// Take back ownership of a breaker released with [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `ptr` must come from `into_raw` and not have been passed here before.
+    pub unsafe fn from_raw(ptr: *mut u8) -> Self {
+        // SAFETY: `ptr` is the block of a `Box<Breaker>` (caller's guarantee), and `fat`
+        // rebuilds the same fat pointer `Box::into_raw` produced.
+        Self { inner: unsafe { Box::from_raw(Breaker::fat(ptr)) } }
+    }
+}
+
 impl Default for CircuitBreaker {
     fn default() -> Self {
         Self::new(Config::default())

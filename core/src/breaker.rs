@@ -82,6 +82,14 @@ pub(crate) fn next_id() -> u32 {
     }
 }
 
+/// Byte offset of the ring in a breaker block of `n` buckets (`#[repr(C)]` layout).
+fn ring_offset(n: usize) -> usize {
+    let head = core::alloc::Layout::new::<Core>();
+    let ring =
+        core::alloc::Layout::array::<Bucket>(n).unwrap_or(core::alloc::Layout::new::<Bucket>());
+    head.extend(ring).map_or(0, |(_, off)| off)
+}
+
 /// How a transition sets the open duration.
 #[derive(Clone, Copy)]
 enum OpenNs {
@@ -710,22 +718,18 @@ impl Breaker {
         }
         // SAFETY: `mem` is writable for `layout.size()` bytes at `layout.align()` (checked
         // above) and is exclusively borrowed for the lifetime of the returned reference.
-        Ok(unsafe { Self::init_raw(ptr.cast(), cfg, next_id()) })
+        Ok(unsafe { &*Self::init_raw(ptr.cast(), cfg, next_id()) })
     }
 
-    /// Write a fresh breaker at `ptr` and return it.
+    /// Write a fresh breaker at `ptr` and return a pointer to it that keeps `ptr`'s
+    /// provenance (a `Box` can be rebuilt from it).
     ///
     /// # Safety
     /// `ptr` must be valid for writes of `Breaker::layout(cfg.buckets()).size()` bytes, aligned
-    /// to its `align()`, and not otherwise used for the returned lifetime.
-    pub(crate) unsafe fn init_raw<'a>(ptr: *mut u8, cfg: Config, id: u32) -> &'a Breaker {
+    /// to its `align()`, and not otherwise used while the breaker lives.
+    pub(crate) unsafe fn init_raw(ptr: *mut u8, cfg: Config, id: u32) -> *mut Breaker {
         let n = cfg.buckets as usize;
-        let (_, ring_off) = core::alloc::Layout::new::<Core>()
-            .extend(
-                core::alloc::Layout::array::<Bucket>(n)
-                    .unwrap_or(core::alloc::Layout::new::<Bucket>()),
-            )
-            .unwrap_or((core::alloc::Layout::new::<Core>(), 0));
+        let ring_off = ring_offset(n);
         // SAFETY: the caller guarantees the whole block is writable and aligned; `Core` sits at
         // offset 0 and the buckets at `ring_off`, as `#[repr(C)]` lays out `Breaker`.
         unsafe {
@@ -734,22 +738,33 @@ impl Breaker {
             for i in 0..n {
                 ring.add(i).write(Bucket::new());
             }
-            Self::from_raw(ptr)
+            Self::fat(ptr)
         }
     }
 
-    /// View a breaker previously built at `ptr` (by [`place`](Self::place) or the C ABI's
-    /// placement API).
+    /// The fat pointer to the breaker whose block starts at `ptr`, built without creating a
+    /// reference, so it carries `ptr`'s provenance.
+    ///
+    /// # Safety
+    /// `ptr` must point to an initialised breaker block.
+    pub(crate) unsafe fn fat(ptr: *mut u8) -> *mut Breaker {
+        // SAFETY: the block starts with its `Core`, whose config holds the bucket count; the
+        // slice metadata `n` gives the `#[repr(C)]` slice-tailed struct exactly the block's
+        // layout.
+        unsafe {
+            let n = (*ptr.cast::<Core>()).cfg.buckets as usize;
+            core::ptr::slice_from_raw_parts_mut(ptr.cast::<Bucket>(), n) as *mut Breaker
+        }
+    }
+
+    /// View a breaker previously built at `ptr` (by [`place`](Self::place), by
+    /// [`CircuitBreaker::into_raw`](crate::CircuitBreaker::into_raw), or by the C ABI).
     ///
     /// # Safety
     /// `ptr` must point to a breaker built in place and still alive for `'a`.
     pub unsafe fn from_raw<'a>(ptr: *const u8) -> &'a Breaker {
-        // SAFETY: a placed breaker starts with its `Core`, whose config holds the bucket
-        // count; the fat pointer built from it has exactly the placed block's layout.
-        unsafe {
-            let n = (*ptr.cast::<Core>()).cfg.buckets as usize;
-            &*(core::ptr::slice_from_raw_parts(ptr.cast::<Bucket>(), n) as *const Breaker)
-        }
+        // SAFETY: forwarded from the caller; only shared access is created.
+        unsafe { &*Self::fat(ptr.cast_mut()) }
     }
 
     /// The address of this breaker's block, for bindings that hand it out as a handle.
@@ -801,10 +816,7 @@ impl Breaker {
         // SAFETY: `ptr` is a fresh allocation of exactly `layout`; `init_raw` fills it, and
         // `Box` will free it with `Layout::for_value`, which for this `#[repr(C)]` slice-tailed
         // struct equals `layout`.
-        unsafe {
-            let b = Self::init_raw(ptr, cfg, next_id());
-            alloc::boxed::Box::from_raw((b as *const Breaker).cast_mut())
-        }
+        unsafe { alloc::boxed::Box::from_raw(Self::init_raw(ptr, cfg, next_id())) }
     }
 }
 
