@@ -4,13 +4,14 @@ CARGO ?= cargo
 THUMB := thumbv7em-none-eabihf
 
 
+.PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
 .PHONY: demo test lint bench rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 demo:
 	$(CARGO) run --quiet --release -p ringbreaker --example demo
 
-test: rust-test embedded loom-quick c-test miri lint
+test: rust-test embedded loom-quick c-test py-test miri lint
 
 rust-test:
 	$(CARGO) test --workspace
@@ -43,7 +44,7 @@ miri:
 	PROPTEST_CASES=4 MIRIFLAGS=-Zmiri-disable-isolation CARGO_TARGET_DIR=target/miri \
 		$(CARGO) +nightly miri test -p ringbreaker
 
-lint: fmt-check clippy doc
+lint: fmt-check clippy doc py-lint
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -130,3 +131,26 @@ c-example: pkgconfig
 	$(CC) -std=c11 $(CWARN) examples/c/breaker_demo.c \
 		$$(PKG_CONFIG_PATH=target/pkgconfig pkg-config --cflags --libs ringbreaker) -o $(CTEST_OUT)/breaker_demo
 	$(CTEST_OUT)/breaker_demo
+
+# ---- Python ------------------------------------------------------------------------------
+# .venv holds the pinned dev tools (py/requirements-dev.txt) and the package, installed by
+# maturin as an editable release build.
+VENV := .venv
+VPY := $(VENV)/bin/python
+PYTHON ?= python3
+
+$(VENV)/.dev-installed: py/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r py/requirements-dev.txt
+	touch $@
+
+py-develop: $(VENV)/.dev-installed
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q -m py/Cargo.toml
+
+py-test: py-develop
+	$(VPY) -m pytest py/tests
+
+py-lint: py-develop
+	$(VPY) -m mypy.stubtest ringbreaker._native --allowlist py/stubtest-allowlist.txt
+	cd py/python && ../../$(VPY) -m mypy --strict -p ringbreaker

@@ -1,0 +1,99 @@
+//! Clocks: the core's default, a native manual clock, or any Python callable.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// A clock for tests and replays: integer nanoseconds that move only when told to. Reading it
+/// from the breaker costs an atomic load, not a Python call.
+#[pyclass(frozen, module = "ringbreaker._native")]
+pub struct ManualClock {
+    ns: AtomicU64,
+}
+
+#[pymethods]
+impl ManualClock {
+    #[new]
+    #[pyo3(signature = (start_ns = 0))]
+    fn new(start_ns: u64) -> Self {
+        ManualClock { ns: AtomicU64::new(start_ns) }
+    }
+
+    /// The current time in nanoseconds.
+    fn __call__(&self) -> u64 {
+        self.ns.load(Ordering::Acquire)
+    }
+
+    /// The current time in nanoseconds.
+    #[getter]
+    fn now_ns(&self) -> u64 {
+        self.ns.load(Ordering::Acquire)
+    }
+
+    /// Move forward by `seconds` (finite, >= 0).
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "seconds must be a finite number >= 0, got {seconds}"
+            )));
+        }
+        self.advance_ns((seconds * 1e9).round() as u64)
+    }
+
+    /// Move forward by `ns` nanoseconds.
+    fn advance_ns(&self, ns: u64) -> PyResult<()> {
+        let mut cur = self.ns.load(Ordering::Acquire);
+        loop {
+            let Some(next) = cur.checked_add(ns) else {
+                return Err(PyValueError::new_err("ns: the clock would overflow u64"));
+            };
+            match self.ns.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(found) => cur = found,
+            }
+        }
+    }
+
+    /// Set the time (it may go backwards, as a stepped wall clock would).
+    fn set_ns(&self, ns: u64) {
+        self.ns.store(ns, Ordering::Release);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ManualClock(now_ns={})", self.ns.load(Ordering::Acquire))
+    }
+}
+
+/// Where a breaker reads time.
+pub enum Clock {
+    Default,
+    Manual(Py<ManualClock>),
+    Callable(Py<PyAny>),
+}
+
+impl Clock {
+    pub fn from_py(clock: Option<Bound<'_, PyAny>>) -> PyResult<Clock> {
+        match clock {
+            None => Ok(Clock::Default),
+            Some(c) if c.is_none() => Ok(Clock::Default),
+            Some(c) => match c.cast::<ManualClock>() {
+                Ok(m) => Ok(Clock::Manual(m.clone().unbind())),
+                Err(_) if c.is_callable() => Ok(Clock::Callable(c.unbind())),
+                Err(_) => Err(PyTypeError::new_err(
+                    "clock must be None, a ManualClock, or a callable returning integer nanoseconds",
+                )),
+            },
+        }
+    }
+
+    #[inline]
+    pub fn read(&self, py: Python<'_>) -> PyResult<u64> {
+        match self {
+            Clock::Default => Ok(ringbreaker::now_ns()),
+            Clock::Manual(m) => Ok(m.get().ns.load(Ordering::Acquire)),
+            Clock::Callable(f) => f.call0(py)?.extract::<u64>(py).map_err(|_| {
+                PyTypeError::new_err("clock must return a non-negative integer of nanoseconds")
+            }),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `ringbreaker._native`: the pyo3 layer over the core. Private; the public Python API is the
+//! pure-Python `ringbreaker` package. Every class is frozen (immutable from Python, with
+//! atomics inside), so the module is safe without the GIL (`gil_used = false`).
+
+mod breaker;
+mod clock;
+mod guarded;
+
+use pyo3::prelude::*;
+
+/// Nanoseconds on the core's default monotonic clock.
+#[pyfunction]
+fn now_ns() -> u64 {
+    ringbreaker::now_ns()
+}
+
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<clock::ManualClock>()?;
+    m.add_class::<breaker::NativeBreaker>()?;
+    m.add_class::<breaker::Permit>()?;
+    m.add_class::<breaker::NativeTransition>()?;
+    m.add_class::<guarded::Guarded>()?;
+    m.add_function(wrap_pyfunction!(now_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(breaker::set_hooks, m)?)?;
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
