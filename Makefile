@@ -6,9 +6,13 @@ THUMB := thumbv7em-none-eabihf
 
 .PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo test lint bench rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: demo demo-rust test lint bench rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
-demo:
+# The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
+demo: py-develop
+	$(VPY) py/demo/trading_day.py
+
+demo-rust:
 	$(CARGO) run --quiet --release -p ringbreaker --example demo
 
 test: rust-test embedded loom-quick c-test py-test miri lint
@@ -154,3 +158,4 @@ py-test: py-develop
 py-lint: py-develop
 	$(VPY) -m mypy.stubtest ringbreaker._native --allowlist py/stubtest-allowlist.txt
 	cd py/python && ../../$(VPY) -m mypy --strict -p ringbreaker
+	$(VPY) -m mypy --strict py/demo
