@@ -6,7 +6,7 @@ THUMB := thumbv7em-none-eabihf
 
 .PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo demo-rust test lint bench rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: demo demo-rust test lint bench bench-rust bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
 demo: py-develop
@@ -61,8 +61,36 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-bench:
-	@echo "benches arrive with the benchmarks issue"
+# Benchmarks (benches/README.md): criterion (floor, ringbreaker, peers, contention), the
+# footprint run, the C loop and the Python driver, then benches/RESULTS.md from all of them.
+BENCH_OUT := target/bench
+BENCH_VENV := target/bench-venv
+FFI_RELEASE_LIB := target/release/libringbreaker_ffi.a
+
+bench: bench-rust bench-c bench-python
+	$(PYTHON) benches/report.py > /dev/null
+	@echo "wrote benches/RESULTS.md"
+
+bench-rust:
+	@mkdir -p $(BENCH_OUT)
+	$(CARGO) bench -p ringbreaker-benches --bench breakers
+	$(CARGO) run --release -q -p ringbreaker-benches --bin footprint > $(BENCH_OUT)/footprint.txt
+
+bench-c:
+	@mkdir -p $(BENCH_OUT)
+	$(CARGO) build --release -p ringbreaker-ffi
+	$(CC) -std=c11 $(CWARN) -O2 -Iinclude benches/c/bench.c $(FFI_RELEASE_LIB) -lpthread -ldl -lm -o $(BENCH_OUT)/c_bench
+	$(BENCH_OUT)/c_bench > $(BENCH_OUT)/c.txt
+
+$(BENCH_VENV)/.installed: benches/python/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q -r benches/python/requirements.txt
+	touch $@
+
+bench-python: $(BENCH_VENV)/.installed $(VENV)/.dev-installed
+	$(VENV)/bin/maturin build --release -q -m py/Cargo.toml -o $(BENCH_OUT)/wheels
+	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall --no-deps $(BENCH_OUT)/wheels/ringbreaker-*.whl
+	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python.json > /dev/null
 
 # ---- C ABI -------------------------------------------------------------------------------
 CBINDGEN_VERSION := 0.29.4

@@ -1,0 +1,178 @@
+"""Per-call cost of ringbreaker from Python beside the bare call and the Python peers.
+
+Run by `make bench` in its own venv (ringbreaker's release wheel, pybreaker, circuitbreaker,
+aiobreaker, purgatory). Each figure is nanoseconds per call: the median of `REPEATS` timed
+loops of `N` calls, with the spread (min..max of the repeats). Writes JSON to the path given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.metadata
+import json
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiobreaker
+import circuitbreaker
+import pybreaker
+import purgatory
+
+import ringbreaker
+
+N = 200_000
+REPEATS = 7
+
+
+def figure(samples: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def time_sync(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
+    samples = []
+    for _ in range(REPEATS):
+        gc.disable()
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        t1 = time.perf_counter_ns()
+        gc.enable()
+        samples.append((t1 - t0) / n)
+    return figure(samples)
+
+
+def time_rejected(fn: Callable[[], Any], exc: type[BaseException], n: int = N) -> dict[str, float]:
+    def once() -> None:
+        try:
+            fn()
+        except exc:
+            pass
+        else:
+            raise AssertionError("expected a rejection")
+
+    once()
+    return time_sync(once, n)
+
+
+def time_async(fn: Callable[[], Awaitable[Any]], n: int = N) -> dict[str, float]:
+    async def loop() -> list[float]:
+        samples = []
+        for _ in range(REPEATS):
+            gc.disable()
+            t0 = time.perf_counter_ns()
+            for _ in range(n):
+                await fn()
+            t1 = time.perf_counter_ns()
+            gc.enable()
+            samples.append((t1 - t0) / n)
+        return samples
+
+    return figure(asyncio.run(loop()))
+
+
+def two_threads(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
+    """Calls per second of 1 thread and of 2 threads sharing `fn`'s breaker."""
+
+    def run(threads: int) -> float:
+        barrier = threading.Barrier(threads + 1)
+
+        def work() -> None:
+            barrier.wait()
+            for _ in range(n):
+                fn()
+
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter()
+        for t in ts:
+            t.join()
+        return threads * n / (time.perf_counter() - t0)
+
+    one = statistics.median(run(1) for _ in range(3))
+    two = statistics.median(run(2) for _ in range(3))
+    return {"one_thread_calls_per_s": one, "two_threads_calls_per_s": two, "ratio": two / one}
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def memory(fn: Callable[[], Any], calls: int) -> dict[str, int]:
+    for _ in range(100_000):
+        fn()
+    gc.collect()
+    before = rss()
+    for _ in range(calls):
+        fn()
+    gc.collect()
+    return {"calls": calls, "rss_before": before, "rss_after": rss(), "growth": rss() - before}
+
+
+def main() -> None:
+    out_path = sys.argv[1]
+    mem_calls = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
+
+    def bare() -> int:
+        return 1
+
+    async def abare() -> int:
+        return 1
+
+    rb = ringbreaker.CircuitBreaker("bench")
+    pb = pybreaker.CircuitBreaker()
+    cb_peer = circuitbreaker.CircuitBreaker(name="bench")
+    ab = aiobreaker.CircuitBreaker()
+    pf = purgatory.AsyncCircuitBreakerFactory()
+
+    rb_sync = rb(bare)
+    pb_sync = pb(bare)
+    cb_sync = cb_peer(bare)
+    rb_async = rb(abare)
+    ab_async = ab(abare)
+    pg_async = pf("bench")(abare)
+
+    results: dict[str, Any] = {
+        "python": platform.python_version(),
+        "versions": {p: importlib.metadata.version(p)
+                     for p in ("ringbreaker", "pybreaker", "circuitbreaker", "aiobreaker", "purgatory")},
+        "n": N,
+        "repeats": REPEATS,
+    }
+    results["sync"] = {
+        "bare": time_sync(bare),
+        "ringbreaker": time_sync(rb_sync),
+        "pybreaker": time_sync(pb_sync),
+        "circuitbreaker": time_sync(cb_sync),
+    }
+    results["async"] = {
+        "bare": time_async(abare),
+        "ringbreaker": time_async(rb_async),
+        "aiobreaker": time_async(ab_async),
+        "purgatory": time_async(pg_async),
+    }
+    open_rb = ringbreaker.CircuitBreaker("open")
+    open_rb.trip()
+    open_pb = pybreaker.CircuitBreaker()
+    open_pb.open()
+    results["rejected"] = {
+        "ringbreaker": time_rejected(open_rb(bare), ringbreaker.CircuitOpenError),
+        "pybreaker": time_rejected(open_pb(bare), pybreaker.CircuitBreakerError),
+    }
+    results["threads"] = {"ringbreaker": two_threads(rb_sync)}
+    results["memory"] = {"ringbreaker": memory(rb_sync, mem_calls)}
+    with open(out_path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps(results["sync"] | {"async": results["async"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
