@@ -6,7 +6,7 @@ THUMB := thumbv7em-none-eabihf
 
 .PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo demo-rust test lint bench bench-rust bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
 demo: py-develop
@@ -67,7 +67,7 @@ BENCH_OUT := target/bench
 BENCH_VENV := target/bench-venv
 FFI_RELEASE_LIB := target/release/libringbreaker_ffi.a
 
-bench: bench-rust bench-c bench-python
+bench: bench-rust bench-callgrind bench-c bench-python
 	$(PYTHON) benches/report.py > /dev/null
 	@echo "wrote benches/RESULTS.md"
 
@@ -75,6 +75,15 @@ bench-rust:
 	@mkdir -p $(BENCH_OUT)
 	$(CARGO) bench -p ringbreaker-benches --bench breakers
 	$(CARGO) run --release -q -p ringbreaker-benches --bin footprint > $(BENCH_OUT)/footprint.txt
+
+# Instructions per acquire + record(success), counted by callgrind: the difference between runs
+# of 2M and 1M calls, so start-up cancels out. Independent of machine load, unlike a time.
+bench-callgrind:
+	@mkdir -p $(BENCH_OUT)
+	$(CARGO) build --release -q -p ringbreaker-benches --bin hotpath
+	@a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 1000000 2>&1 | sed -n 's/.*Collected : //p'); \
+	 b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 2000000 2>&1 | sed -n 's/.*Collected : //p'); \
+	 echo "instructions_per_call $$(( (b - a) / 1000000 ))" | tee $(BENCH_OUT)/callgrind.txt
 
 bench-c:
 	@mkdir -p $(BENCH_OUT)

@@ -179,6 +179,13 @@ def main() -> None:
         f"{int(fp['heap_growth'][0])} bytes.",
     ]
 
+    instr = int(kv(OUT / "callgrind.txt")["instructions_per_call"][0])
+    lines += [
+        "",
+        f"Instructions per acquire + record(success) on one thread, counted by callgrind "
+        f"(`make bench-callgrind`; independent of machine load): {instr}.",
+    ]
+
     cm, cmin, cmax = (float(x) for x in cbench["c.acquire_record_ns"])
     lines += [
         "",

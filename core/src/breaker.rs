@@ -3,7 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::config::{Config, ConfigError};
-use crate::state::{PENDING, State, Word};
+use crate::state::{self as word, PENDING, State, Word};
 use crate::sync::{self, AtomicU32, AtomicU64, Ordering};
 use crate::types::{
     ForeignPermit, Metrics, Outcome, Permit, PermitKind, Reason, Rejected, Transition,
@@ -296,8 +296,12 @@ impl Breaker {
         let id = self.id();
         let permit =
             |generation, kind, transition| Permit { breaker_id: id, generation, kind, transition };
-        let cfg = &self.core.cfg;
         let mut raw = self.load();
+        // Closed and MetricsOnly, the common case, without decoding the word.
+        if word::raw_records(raw) {
+            return Ok(permit(word::raw_gen(raw), PermitKind::Normal, None));
+        }
+        let cfg = &self.core.cfg;
         loop {
             let w = Word::unpack(raw);
             match w.state {
@@ -374,6 +378,9 @@ impl Breaker {
     /// changes nothing else; a permit from another breaker is counted as stale too (use
     /// [`try_record`](Self::try_record) to have it reported).
     pub fn record(&self, permit: Permit, outcome: Outcome, now: u64) -> Option<Transition> {
+        if outcome == Outcome::Success && self.record_success_fast(&permit, now) {
+            return None;
+        }
         self.record_inner(permit, outcome, None, now).unwrap_or_else(|ForeignPermit| {
             self.count_stale();
             None
@@ -389,6 +396,12 @@ impl Breaker {
         duration_ns: u64,
         now: u64,
     ) -> Option<Transition> {
+        if outcome == Outcome::Success
+            && !self.is_slow(Some(duration_ns))
+            && self.record_success_fast(&permit, now)
+        {
+            return None;
+        }
         self.record_inner(permit, outcome, Some(duration_ns), now).unwrap_or_else(|ForeignPermit| {
             self.count_stale();
             None
@@ -404,7 +417,52 @@ impl Breaker {
         duration_ns: Option<u64>,
         now: u64,
     ) -> Result<Option<Transition>, ForeignPermit> {
+        if outcome == Outcome::Success
+            && !self.is_slow(duration_ns)
+            && self.record_success_fast(&permit, now)
+        {
+            return Ok(None);
+        }
         self.record_inner(permit, outcome, duration_ns, now)
+    }
+
+    /// Whether a call that took `duration_ns` counts as slow.
+    #[inline(always)]
+    fn is_slow(&self, duration_ns: Option<u64>) -> bool {
+        let slow_ns = self.core.cfg.slow_call_ns;
+        slow_ns != 0 && duration_ns.is_some_and(|d| d >= slow_ns)
+    }
+
+    /// The common case, kept small enough to inline: a success that is not slow, of this
+    /// breaker's `Normal` permit, in Closed or MetricsOnly in the permit's generation, whose
+    /// bucket is already current. One compare-and-swap on the window, then — only with
+    /// consecutive-failure tripping on — a load of the streak word, which a success resets
+    /// only if a failure is pending in it. The steps and their order are those of the general
+    /// path ([`record_window`](Self::record_window)); `false` means nothing was changed and the
+    /// general path must run.
+    #[inline(always)]
+    fn record_success_fast(&self, permit: &Permit, now: u64) -> bool {
+        let raw = self.load();
+        let generation = permit.generation;
+        if permit.kind != PermitKind::Normal
+            || permit.breaker_id == 0
+            || permit.breaker_id != self.core.id.load(Ordering::Relaxed)
+            || word::raw_gen(raw) != generation
+            || !word::raw_records(raw)
+        {
+            return false;
+        }
+        let cfg = &self.core.cfg;
+        if !window::try_add_fast(&self.ring, cfg, generation, now, window::SUCCESSES) {
+            return false;
+        }
+        if word::raw_closed(raw)
+            && cfg.consecutive_failures != 0
+            && self.core.streak.load(Ordering::Acquire) != u64::from(generation) << 32
+        {
+            self.update_streak(generation, Outcome::Success);
+        }
+        true
     }
 
     #[inline]
@@ -424,8 +482,7 @@ impl Breaker {
             self.count_stale();
             return Ok(None);
         }
-        let cfg = &self.core.cfg;
-        let slow = cfg.slow_call_ns != 0 && duration_ns.is_some_and(|d| d >= cfg.slow_call_ns);
+        let slow = self.is_slow(duration_ns);
         Ok(match (w.state, permit.kind) {
             (State::Closed | State::MetricsOnly, PermitKind::Normal) => {
                 self.record_window(w, outcome, slow, now)

@@ -9,7 +9,7 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FastDiv {
     d: u64,
-    /// `floor((2^64 - 1) / d)`.
+    /// `floor(2^64 / d)`, or `2^64 - 1` for `d == 1` (where the true value does not fit).
     inv: u64,
 }
 
@@ -17,7 +17,8 @@ impl FastDiv {
     /// `d` must be non-zero; `Config` validation guarantees it.
     pub(crate) const fn new(d: u64) -> Self {
         let d = if d == 0 { 1 } else { d };
-        Self { d, inv: u64::MAX / d }
+        let inv = if d == 1 { u64::MAX } else { ((1u128 << 64) / d as u128) as u64 };
+        Self { d, inv }
     }
 
     /// The divisor.
@@ -28,16 +29,12 @@ impl FastDiv {
 
     /// `(n / d, n % d)`.
     ///
-    /// `q = floor(n * inv / 2^64)` lies in `[n/d - 2, n/d)`, so at most two corrections are
-    /// needed; the remainder falls out of the correction for free.
-    #[inline]
+    /// With `inv >= 2^64/d - 1`, `n * inv / 2^64 > n/d - 1`, so `q = floor(n * inv / 2^64)` is
+    /// `n/d` or one less: one correction, and the remainder falls out of it for free.
+    #[inline(always)]
     pub(crate) const fn div_rem(&self, n: u64) -> (u64, u64) {
         let mut q = ((n as u128 * self.inv as u128) >> 64) as u64;
         let mut r = n - q * self.d;
-        if r >= self.d {
-            q += 1;
-            r -= self.d;
-        }
         if r >= self.d {
             q += 1;
             r -= self.d;

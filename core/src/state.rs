@@ -87,6 +87,26 @@ pub(crate) const PENDING: u64 = 1 << 23;
 const WGEN_SHIFT: u32 = 24;
 const GEN_SHIFT: u32 = 32;
 
+/// Whether the state in word `raw` counts calls in the window (Closed or MetricsOnly), read
+/// without decoding the rest of the word: the hot path's one test of the state.
+#[inline(always)]
+pub(crate) const fn raw_records(raw: u64) -> bool {
+    let s = (raw >> STATE_SHIFT) & 0x7;
+    s == State::Closed as u64 || s == State::MetricsOnly as u64
+}
+
+/// Whether the state in word `raw` is Closed, without decoding the rest of the word.
+#[inline(always)]
+pub(crate) const fn raw_closed(raw: u64) -> bool {
+    (raw >> STATE_SHIFT) & 0x7 == State::Closed as u64
+}
+
+/// The generation in word `raw`.
+#[inline(always)]
+pub(crate) const fn raw_gen(raw: u64) -> u32 {
+    (raw >> GEN_SHIFT) as u32
+}
+
 /// Decoded view of a state word. Plain data; `pack` and `unpack` are exact inverses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Word {

@@ -154,6 +154,38 @@ pub(crate) fn add(
     }
 }
 
+/// The common case of [`add`] alone, for the hot path: the bucket for `now` already holds
+/// `now`'s period and word `kind` carries generation `gen_`'s stamp with room to count, so one
+/// compare-and-swap adds the record — exactly the first iteration of [`add`]. `false` when any
+/// of that does not hold or the swap loses a race; nothing has changed then, and the caller
+/// takes [`add`], which handles every case.
+#[inline(always)]
+pub(crate) fn try_add_fast(
+    ring: &[Bucket],
+    cfg: &Config,
+    gen_: u32,
+    now: u64,
+    kind: usize,
+) -> bool {
+    let (p, _) = cfg.width.div_rem(now);
+    let (_, idx) = cfg.ring.div_rem(p);
+    let Some(bucket) = ring.get(idx as usize) else {
+        return false;
+    };
+    let slot = &*bucket.0;
+    if slot.period.load(Ordering::Acquire) != p {
+        return false;
+    }
+    let Some(w) = slot.words.get(kind) else {
+        return false;
+    };
+    let cur = w.load(Ordering::Acquire);
+    if cur & STAMP_MASK != stamp(gen_, p) || cur & COUNT_MASK == COUNT_MAX {
+        return false;
+    }
+    w.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+}
+
 /// Rare path: a bucket advanced between counting a call and counting it as slow.
 #[cold]
 fn add_slow_only(slot: &Slot, gen_: u32, current_gen: &impl Fn() -> u32) -> Result<(), Stale> {
