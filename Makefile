@@ -2,6 +2,11 @@
 
 CARGO ?= cargo
 THUMB := thumbv7em-none-eabihf
+# .venv holds the pinned dev tools (py/requirements-dev.txt) and the package; defined here
+# because rules above the Python section name it as a prerequisite.
+VENV := .venv
+VPY := $(VENV)/bin/python
+PYTHON ?= python3
 
 
 .PHONY: py-develop py-test py-lint
@@ -176,10 +181,6 @@ c-example: pkgconfig
 # ---- Python ------------------------------------------------------------------------------
 # .venv holds the pinned dev tools (py/requirements-dev.txt) and the package, installed by
 # maturin as an editable release build.
-VENV := .venv
-VPY := $(VENV)/bin/python
-PYTHON ?= python3
-
 $(VENV)/.dev-installed: py/requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip

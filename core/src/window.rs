@@ -156,9 +156,9 @@ pub(crate) fn add(
 
 /// The common case of [`add`] alone, for the hot path: the bucket for `now` already holds
 /// `now`'s period and word `kind` carries generation `gen_`'s stamp with room to count, so one
-/// compare-and-swap adds the record — exactly the first iteration of [`add`]. `false` when any
-/// of that does not hold or the swap loses a race; nothing has changed then, and the caller
-/// takes [`add`], which handles every case.
+/// compare-and-swap adds the record — exactly what [`add`] does in that case. `false` when any
+/// of that does not hold; nothing has changed then, and the caller takes [`add`], which handles
+/// every case.
 #[inline(always)]
 pub(crate) fn try_add_fast(
     ring: &[Bucket],
@@ -179,11 +179,17 @@ pub(crate) fn try_add_fast(
     let Some(w) = slot.words.get(kind) else {
         return false;
     };
-    let cur = w.load(Ordering::Acquire);
-    if cur & STAMP_MASK != stamp(gen_, p) || cur & COUNT_MASK == COUNT_MAX {
-        return false;
+    let want = stamp(gen_, p);
+    let mut cur = w.load(Ordering::Acquire);
+    // A lost race with another counter of the same word (the contended case) retries on the
+    // value the failed swap returned, as `bump` does, without leaving the fast path.
+    while cur & STAMP_MASK == want && cur & COUNT_MASK != COUNT_MAX {
+        match w.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(actual) => cur = actual,
+        }
     }
-    w.compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    false
 }
 
 /// Rare path: a bucket advanced between counting a call and counting it as slow.
