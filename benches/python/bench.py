@@ -2,7 +2,8 @@
 
 Run by `make bench` in its own venv (ringbreaker's release wheel, pybreaker, circuitbreaker,
 aiobreaker, purgatory). Each figure is nanoseconds per call: the median of `REPEATS` timed
-loops of `N` calls, with the spread (min..max of the repeats). Writes JSON to the path given.
+loops of `N` calls, with the spread (min..max of the repeats); the candidates of one table are
+timed in turn within each repeat. Writes JSON to the path given.
 """
 
 from __future__ import annotations
@@ -27,27 +28,32 @@ import purgatory
 import ringbreaker
 
 N = 200_000
-REPEATS = 7
+REPEATS = 9
 
 
 def figure(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
-def time_sync(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
-    samples = []
+def time_sync(fns: dict[str, Callable[[], Any]], n: int = N) -> dict[str, dict[str, float]]:
+    """Nanoseconds per call of each of `fns`, interleaved: every repeat times each candidate
+    once, in turn, so a slow spell of a shared machine falls on all of them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(REPEATS):
-        gc.disable()
-        t0 = time.perf_counter_ns()
-        for _ in range(n):
-            fn()
-        t1 = time.perf_counter_ns()
-        gc.enable()
-        samples.append((t1 - t0) / n)
-    return figure(samples)
+        for name, fn in fns.items():
+            gc.disable()
+            t0 = time.perf_counter_ns()
+            for _ in range(n):
+                fn()
+            t1 = time.perf_counter_ns()
+            gc.enable()
+            samples[name].append((t1 - t0) / n)
+    return {name: figure(v) for name, v in samples.items()}
 
 
-def time_rejected(fn: Callable[[], Any], exc: type[BaseException], n: int = N) -> dict[str, float]:
+def rejecting(fn: Callable[[], Any], exc: type[BaseException]) -> Callable[[], None]:
+    """`fn` (which must be rejected) wrapped in the try/except a caller writes."""
+
     def once() -> None:
         try:
             fn()
@@ -57,27 +63,30 @@ def time_rejected(fn: Callable[[], Any], exc: type[BaseException], n: int = N) -
             raise AssertionError("expected a rejection")
 
     once()
-    return time_sync(once, n)
+    return once
 
 
-def time_async(fn: Callable[[], Awaitable[Any]], n: int = N) -> dict[str, float]:
-    async def loop() -> list[float]:
-        samples = []
+def time_async(fns: dict[str, Callable[[], Awaitable[Any]]], n: int = N) -> dict[str, dict[str, float]]:
+    """`time_sync` for coroutine functions, awaited in one running event loop."""
+
+    async def loop() -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {name: [] for name in fns}
         for _ in range(REPEATS):
-            gc.disable()
-            t0 = time.perf_counter_ns()
-            for _ in range(n):
-                await fn()
-            t1 = time.perf_counter_ns()
-            gc.enable()
-            samples.append((t1 - t0) / n)
+            for name, fn in fns.items():
+                gc.disable()
+                t0 = time.perf_counter_ns()
+                for _ in range(n):
+                    await fn()
+                t1 = time.perf_counter_ns()
+                gc.enable()
+                samples[name].append((t1 - t0) / n)
         return samples
 
-    return figure(asyncio.run(loop()))
+    return {name: figure(v) for name, v in asyncio.run(loop()).items()}
 
 
 def two_threads(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
-    """Calls per second of 1 thread and of 2 threads sharing `fn`'s breaker."""
+    """Calls per second of 1 thread and of 2 threads sharing `fn`'s breaker, alternated."""
 
     def run(threads: int) -> float:
         barrier = threading.Barrier(threads + 1)
@@ -96,8 +105,11 @@ def two_threads(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
             t.join()
         return threads * n / (time.perf_counter() - t0)
 
-    one = statistics.median(run(1) for _ in range(3))
-    two = statistics.median(run(2) for _ in range(3))
+    ones, twos = [], []
+    for _ in range(REPEATS):
+        ones.append(run(1))
+        twos.append(run(2))
+    one, two = statistics.median(ones), statistics.median(twos)
     return {"one_thread_calls_per_s": one, "two_threads_calls_per_s": two, "ratio": two / one}
 
 
@@ -147,26 +159,27 @@ def main() -> None:
         "n": N,
         "repeats": REPEATS,
     }
-    results["sync"] = {
-        "bare": time_sync(bare),
-        "ringbreaker": time_sync(rb_sync),
-        "pybreaker": time_sync(pb_sync),
-        "circuitbreaker": time_sync(cb_sync),
-    }
-    results["async"] = {
-        "bare": time_async(abare),
-        "ringbreaker": time_async(rb_async),
-        "aiobreaker": time_async(ab_async),
-        "purgatory": time_async(pg_async),
-    }
-    open_rb = ringbreaker.CircuitBreaker("open")
+    results["sync"] = time_sync({
+        "bare": bare,
+        "ringbreaker": rb_sync,
+        "pybreaker": pb_sync,
+        "circuitbreaker": cb_sync,
+    })
+    results["async"] = time_async({
+        "bare": abare,
+        "ringbreaker": rb_async,
+        "aiobreaker": ab_async,
+        "purgatory": pg_async,
+    })
+    # Open (not forced open) for longer than the run, so every call takes the timed rejection.
+    open_rb = ringbreaker.CircuitBreaker("open", open_duration=3600.0)
     open_rb.trip()
-    open_pb = pybreaker.CircuitBreaker()
+    open_pb = pybreaker.CircuitBreaker(reset_timeout=3600)
     open_pb.open()
-    results["rejected"] = {
-        "ringbreaker": time_rejected(open_rb(bare), ringbreaker.CircuitOpenError),
-        "pybreaker": time_rejected(open_pb(bare), pybreaker.CircuitBreakerError),
-    }
+    results["rejected"] = time_sync({
+        "ringbreaker": rejecting(open_rb(bare), ringbreaker.CircuitOpenError),
+        "pybreaker": rejecting(open_pb(bare), pybreaker.CircuitBreakerError),
+    })
     results["threads"] = {"ringbreaker": two_threads(rb_sync)}
     results["memory"] = {"ringbreaker": memory(rb_sync, mem_calls)}
     with open(out_path, "w") as f:

@@ -373,6 +373,30 @@ impl Breaker {
         }
     }
 
+    /// A permit if the state grants one without needing the time — Closed, MetricsOnly and
+    /// Disabled permit every call — or `None` when it does (Open, HalfOpen, ForcedOpen): then
+    /// call [`try_acquire`](Self::try_acquire) with the time. For callers whose clock read costs
+    /// more than the breaker (a guarded call that does not time itself for slow-call
+    /// detection reads the clock once, at the end, instead of twice). Changes nothing and
+    /// counts nothing when it returns `None`.
+    #[inline]
+    pub fn try_acquire_without_time(&self) -> Option<Permit> {
+        let raw = self.load();
+        let kind = if word::raw_records(raw) {
+            PermitKind::Normal
+        } else if Word::unpack(raw).state == State::Disabled {
+            PermitKind::Passthrough
+        } else {
+            return None;
+        };
+        Some(Permit {
+            breaker_id: self.id(),
+            generation: word::raw_gen(raw),
+            kind,
+            transition: None,
+        })
+    }
+
     /// Record the outcome of a permitted call made at `now`. Returns the transition it caused,
     /// if any. An outcome whose permit belongs to an older generation is counted as stale and
     /// changes nothing else; a permit from another breaker is counted as stale too (use

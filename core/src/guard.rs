@@ -40,7 +40,9 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
 pub struct PermitGuard<'a> {
     breaker: &'a Breaker,
     permit: Option<Permit>,
-    started: u64,
+    /// When the call started; read only if slow-call detection is on (otherwise the duration
+    /// is never used and the clock is read once, when the outcome is recorded).
+    started: Option<u64>,
 }
 
 impl PermitGuard<'_> {
@@ -67,7 +69,12 @@ impl PermitGuard<'_> {
     fn finish(&mut self, outcome: Outcome) -> Option<Transition> {
         let permit = self.permit.take()?;
         let now = now_ns();
-        self.breaker.record_timed(permit, outcome, now.saturating_sub(self.started), now)
+        match self.started {
+            Some(started) => {
+                self.breaker.record_timed(permit, outcome, now.saturating_sub(started), now)
+            }
+            None => self.breaker.record(permit, outcome, now),
+        }
     }
 }
 
@@ -78,14 +85,22 @@ impl Drop for PermitGuard<'_> {
 }
 
 impl Breaker {
-    /// Ask for a permit now (default clock), as a guard that records itself.
+    /// Ask for a permit now (default clock), as a guard that records itself. The clock is read
+    /// here only when the state or slow-call detection needs it.
     pub fn acquire(&self) -> Result<PermitGuard<'_>, Rejected> {
-        let started = now_ns();
-        let permit = self.try_acquire(started)?;
-        Ok(PermitGuard { breaker: self, permit: Some(permit), started })
+        if self.config().slow_call_ns().is_some() {
+            let started = now_ns();
+            let permit = self.try_acquire(started)?;
+            return Ok(PermitGuard { breaker: self, permit: Some(permit), started: Some(started) });
+        }
+        let permit = match self.try_acquire_without_time() {
+            Some(p) => p,
+            None => self.try_acquire(now_ns())?,
+        };
+        Ok(PermitGuard { breaker: self, permit: Some(permit), started: None })
     }
 
-    /// Run `f` if the breaker permits it, timing it for slow-call detection and recording
+    /// Run `f` if the breaker permits it, timing it when slow-call detection is on, and recording
     /// `Ok` as a success and `Err` as a failure. A panic in `f` records a failure and unwinds.
     ///
     /// ```

@@ -433,3 +433,38 @@ fn now_ns_is_monotonic() {
     let b = ringbreaker::now_ns();
     assert!(b >= a);
 }
+
+#[test]
+fn acquire_without_time_only_where_the_state_does_not_need_it() {
+    let b = CircuitBreaker::new(cfg().build().unwrap());
+    let p = b.try_acquire_without_time().expect("closed permits without the time");
+    assert_eq!(p.kind(), PermitKind::Normal);
+    assert_eq!(b.record(p, Outcome::Failure, 1), None);
+    assert_eq!(b.snapshot(2).failures, 1, "its outcome counts like any permit's");
+
+    b.metrics_only(3).unwrap();
+    assert_eq!(b.try_acquire_without_time().map(|p| p.kind()), Some(PermitKind::Normal));
+    b.disable(4).unwrap();
+    assert_eq!(b.try_acquire_without_time().map(|p| p.kind()), Some(PermitKind::Passthrough));
+
+    // Open, ForcedOpen and HalfOpen need the time: None, and nothing is counted as rejected.
+    b.trip(5).unwrap();
+    assert!(b.try_acquire_without_time().is_none());
+    let trial = b.try_acquire(5 + 5 * S).expect("the open duration has passed");
+    assert_eq!(trial.kind(), PermitKind::Trial);
+    assert!(b.try_acquire_without_time().is_none(), "half-open");
+    b.force_open(6 + 5 * S).unwrap();
+    assert!(b.try_acquire_without_time().is_none());
+    assert_eq!(b.snapshot(7 + 5 * S).rejected, 0);
+}
+
+#[test]
+fn guard_without_slow_detection_records_at_the_end() {
+    let b = CircuitBreaker::new(cfg().build().unwrap());
+    assert_eq!(b.call(|| Ok::<_, ()>(1)), Ok(1));
+    assert_eq!(b.call(|| Err::<u32, _>(())), Err(CallError::Failed(())));
+    let m = b.snapshot(ringbreaker::now_ns());
+    assert_eq!((m.successes, m.failures, m.slow_calls), (1, 1, 0));
+    b.trip(ringbreaker::now_ns()).unwrap();
+    assert!(matches!(b.call(|| Ok::<_, ()>(1)), Err(CallError::Rejected(_))));
+}

@@ -133,7 +133,8 @@ impl From<Transition> for NativeTransition {
 #[pyclass(frozen, module = "ringbreaker._native")]
 pub struct Permit {
     raw: RawPermit,
-    started_ns: u64,
+    /// `None` when the breaker issued it without reading the clock (see `untimed`).
+    started_ns: Option<u64>,
     used: AtomicBool,
 }
 
@@ -149,9 +150,10 @@ impl Permit {
     fn kind(&self) -> u8 {
         self.raw.kind
     }
-    /// Clock reading when it was issued.
+    /// Clock reading when it was issued; `None` if the breaker did not need one (no slow-call
+    /// detection, a native clock, and a state that permits without the time).
     #[getter]
-    fn started_ns(&self) -> u64 {
+    fn started_ns(&self) -> Option<u64> {
         self.started_ns
     }
     fn __repr__(&self) -> String {
@@ -232,6 +234,11 @@ impl NativeBreaker {
             .ok_or_else(|| PyValueError::new_err("permit: invalid"))
     }
 
+    /// Neither slow-call detection nor a Python clock: a call's start time is never needed.
+    fn untimed(&self) -> bool {
+        self.inner.config().slow_call_ns().is_none() && self.clock.infallible()
+    }
+
     fn now(&self, py: Python<'_>, now: Option<u64>) -> PyResult<u64> {
         match now {
             Some(n) => Ok(n),
@@ -248,17 +255,32 @@ impl NativeBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let start = self.clock.read(py)?;
-        let permit = match self.inner.try_acquire(start) {
-            Ok(p) => p,
-            Err(r) => {
-                self.dispatch(py, r.transition);
-                return Err(self.open_error(py, &r));
+        // Without slow-call detection the duration is never used: in a state that permits
+        // without the time, read the clock once, after the call (a read costs more than the
+        // breaker). A Python clock is always read up front, where its error can be raised.
+        let untimed = self.untimed();
+        let fast = if untimed { self.inner.try_acquire_without_time() } else { None };
+        let (permit, start) = match fast {
+            Some(p) => (p, None),
+            None => {
+                let start = self.clock.read(py)?;
+                match self.inner.try_acquire(start) {
+                    Ok(p) => (p, Some(start)),
+                    Err(r) => {
+                        self.dispatch(py, r.transition);
+                        return Err(self.open_error(py, &r));
+                    }
+                }
             }
         };
         self.dispatch(py, permit.transition());
         let result = func.call(args, kwargs);
-        let end = self.clock.read(py).unwrap_or(start);
+        let end = match start {
+            Some(start) => self.clock.read(py).unwrap_or(start),
+            // `untimed` holds: the clock cannot fail.
+            None => self.clock.read(py).unwrap_or_default(),
+        };
+        let start = start.unwrap_or(end);
         let (outcome, classify_err) = match &result {
             Ok(_) => (Outcome::Success, None),
             Err(e) => match self.classifier.outcome(py, e.value(py).as_any()) {
@@ -352,12 +374,19 @@ impl NativeBreaker {
     /// A permit, or `CircuitOpenError`.
     #[pyo3(signature = (now = None))]
     fn acquire(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Permit> {
+        if now.is_none() && self.untimed() {
+            if let Some(p) = self.inner.try_acquire_without_time() {
+                // No start time: it only ever feeds a duration, which nothing reads when untimed.
+                let raw = p.to_raw();
+                return Ok(Permit { raw, started_ns: None, used: AtomicBool::new(false) });
+            }
+        }
         let now = self.now(py, now)?;
         match self.inner.try_acquire(now) {
             Ok(p) => {
                 let t = p.transition();
                 let permit =
-                    Permit { raw: p.to_raw(), started_ns: now, used: AtomicBool::new(false) };
+                    Permit { raw: p.to_raw(), started_ns: Some(now), used: AtomicBool::new(false) };
                 self.dispatch(py, t);
                 Ok(permit)
             }
@@ -387,7 +416,8 @@ impl NativeBreaker {
         };
         let p = self.take(py, permit)?;
         let now = self.now(py, now)?;
-        let duration = duration_ns.unwrap_or_else(|| now.saturating_sub(permit.started_ns));
+        let duration =
+            duration_ns.unwrap_or_else(|| now.saturating_sub(permit.started_ns.unwrap_or(now)));
         let t = self.inner.record_timed(p, outcome, duration, now);
         self.dispatch(py, t);
         Ok(())
@@ -406,7 +436,8 @@ impl NativeBreaker {
             Err(e) => (Outcome::Failure, Some(e)),
         };
         let now = self.clock.read(py)?;
-        let t = self.inner.record_timed(p, outcome, now.saturating_sub(permit.started_ns), now);
+        let started = permit.started_ns.unwrap_or(now);
+        let t = self.inner.record_timed(p, outcome, now.saturating_sub(started), now);
         self.dispatch(py, t);
         err.map_or(Ok(()), Err)
     }

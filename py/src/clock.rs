@@ -72,6 +72,12 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// Whether reading this clock cannot fail (it calls no Python code), so a read may be
+    /// deferred to where an error could no longer be reported cleanly.
+    pub fn infallible(&self) -> bool {
+        !matches!(self, Clock::Callable(_))
+    }
+
     pub fn from_py(clock: Option<Bound<'_, PyAny>>) -> PyResult<Clock> {
         match clock {
             None => Ok(Clock::Default),

@@ -186,3 +186,30 @@ def test_registry_rejects_duplicate_names() -> None:
     assert "orders" not in reg
     with pytest.raises(KeyError):
         reg["orders"]
+
+
+def test_permit_start_time_is_read_only_when_needed() -> None:
+    # No slow-call detection and a native clock: a Closed breaker needs no time to permit.
+    cb, clock = breaker()
+    clock.advance(1.0)
+    p = cb.try_acquire()
+    assert p.started_ns is None
+    cb.record(p, True)
+    assert cb.metrics().successes == 1
+
+    # Slow-call detection needs the start, and so does a Python clock (read where it can raise).
+    timed, tclock = breaker(slow_call_duration=0.5)
+    tclock.advance(1.0)
+    p = timed.try_acquire()
+    assert p.started_ns == 1_000_000_000
+    tclock.advance(0.6)
+    timed.record(p, True)
+    assert timed.metrics().slow_calls == 1
+    ticks = iter(range(7, 100))
+    py_clock = ringbreaker.CircuitBreaker("pyclock", clock=lambda: next(ticks))
+    assert py_clock.try_acquire().started_ns == 7
+
+    # An Open breaker needs the time to decide, so its trial permit carries it.
+    cb.trip()
+    clock.advance(cb.metrics().time_until_half_open or 0.0)
+    assert cb.try_acquire().started_ns == clock.now_ns
