@@ -234,6 +234,40 @@ impl NativeBreaker {
             .ok_or_else(|| PyValueError::new_err("permit: invalid"))
     }
 
+    /// Record `outcome` for a token from `_enter`: a plain int (`generation | kind << 32`,
+    /// issued untimed) or a `Permit` (issued with a start time). An int is only ever paired
+    /// with this breaker's id, so a forged one can at worst be counted as stale, like a forged
+    /// `RawPermit`.
+    fn leave_with(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        outcome: Outcome,
+    ) -> PyResult<()> {
+        let (p, start) = match token.extract::<u64>() {
+            Ok(bits) if bits >> 34 == 0 => {
+                let raw = RawPermit {
+                    breaker_id: self.inner.id(),
+                    generation: bits as u32,
+                    kind: (bits >> 32) as u8,
+                };
+                let p = ringbreaker::Permit::from_raw(raw)
+                    .ok_or_else(|| PyValueError::new_err("token: not one this breaker issued"))?;
+                (p, None)
+            }
+            Ok(_) => return Err(PyValueError::new_err("token: not one this breaker issued")),
+            Err(_) => {
+                let permit = token.cast::<Permit>()?.get();
+                (self.take(py, permit)?, permit.started_ns)
+            }
+        };
+        let now = self.clock.read(py)?;
+        let duration = start.map_or(0, |s| now.saturating_sub(s));
+        let t = self.inner.record_timed(p, outcome, duration, now);
+        self.dispatch(py, t);
+        Ok(())
+    }
+
     /// Neither slow-call detection nor a Python clock: a call's start time is never needed.
     fn untimed(&self) -> bool {
         self.inner.config().slow_call_ns().is_none() && self.clock.infallible()
@@ -369,6 +403,41 @@ impl NativeBreaker {
     /// A clock reading, in nanoseconds.
     fn now_ns(&self, py: Python<'_>) -> PyResult<u64> {
         self.clock.read(py)
+    }
+
+    /// `acquire` for the package's own wrappers (coroutines, `with` blocks): when the breaker
+    /// needs no start time, the permit as a plain int, so a guarded call allocates no permit
+    /// object; otherwise a `Permit`. Not public API.
+    fn _enter(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.untimed() {
+            if let Some(p) = self.inner.try_acquire_without_time() {
+                let raw = p.to_raw();
+                let bits = u64::from(raw.generation) | (u64::from(raw.kind) << 32);
+                return Ok(bits.into_pyobject(py)?.into_any().unbind());
+            }
+        }
+        Ok(Bound::new(py, self.acquire(py, None)?)?.into_any().unbind())
+    }
+
+    /// Record a success for a token from `_enter`. Not public API.
+    fn _leave(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.leave_with(py, token, Outcome::Success)
+    }
+
+    /// Record the exception a call raised, classified, for a token from `_enter`. Not public
+    /// API.
+    fn _leave_exception(
+        &self,
+        py: Python<'_>,
+        token: &Bound<'_, PyAny>,
+        exc: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let (outcome, err) = match self.classifier.outcome(py, exc) {
+            Ok(o) => (o, None),
+            Err(e) => (Outcome::Failure, Some(e)),
+        };
+        self.leave_with(py, token, outcome)?;
+        err.map_or(Ok(()), Err)
     }
 
     /// A permit, or `CircuitOpenError`.

@@ -278,17 +278,18 @@ class CircuitBreaker:
         return cast(F, guarded)
 
     def _wrap_coroutine(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        native = self._cb
+        # Bound once: the wrapper runs on every call, and a permit token is a plain int.
+        enter, leave, leave_exception = self._cb._enter, self._cb._leave, self._cb._leave_exception
 
         @functools.wraps(fn)
         async def guarded(*args: Any, **kwargs: Any) -> Any:
-            permit = native.acquire()
+            token = enter()
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                native.record_exception(permit, exc)
+                leave_exception(token, exc)
                 raise
-            native.record(permit, 0)
+            leave(token)
             return result
 
         return guarded
