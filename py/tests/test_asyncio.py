@@ -160,3 +160,39 @@ def test_async_generator_is_guarded_as_one_call() -> None:
     with pytest.raises(ConnectionError):
         asyncio.run(drain())
     assert cb.state is ringbreaker.State.OPEN
+
+
+def test_coroutine_wrapper_records_timed_and_untimed_calls() -> None:
+    clock = ringbreaker.ManualClock()
+    untimed = ringbreaker.CircuitBreaker("untimed", clock=clock)
+    timed = ringbreaker.CircuitBreaker("timed", clock=clock, slow_call_duration=1.0, minimum_calls=100)
+
+    async def slow() -> int:
+        clock.advance(2.0)
+        return 7
+
+    async def fails() -> int:
+        raise ValueError("down")
+
+    async def main() -> None:
+        for cb in (untimed, timed):
+            assert await cb(slow)() == 7
+            with pytest.raises(ValueError):
+                await cb(fails)()
+
+    asyncio.run(main())
+    u, t = untimed.metrics(), timed.metrics()
+    assert (u.successes, u.failures, u.slow_calls) == (1, 1, 0)
+    assert (t.successes, t.failures, t.slow_calls) == (1, 1, 1), "the timed path measured the 2 s call"
+
+
+def test_wrapper_tokens_are_checked() -> None:
+    cb = ringbreaker.CircuitBreaker("tokens")
+    native = cb._cb
+    with pytest.raises(ValueError, match="token"):
+        native._leave(1 << 40)
+    with pytest.raises(TypeError):
+        native._leave("not a token")  # type: ignore[arg-type]
+    other = ringbreaker.CircuitBreaker("other", slow_call_duration=1.0)
+    with pytest.raises(ringbreaker.ForeignPermitError):
+        native._leave(other._cb._enter())
