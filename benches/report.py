@@ -110,7 +110,7 @@ def main() -> None:
         ("ringbreaker/record_failure/no_trip", "acquire + record(failure), no trip"),
         ("ringbreaker/rejected/open", "rejected while open"),
         ("ringbreaker/snapshot", "`snapshot`"),
-        ("ringbreaker/call", "`call()` (default clock read twice: start and end)"),
+        ("ringbreaker/call", "`call()` (no slow-call detection: one default clock read)"),
     ]:
         lines.append(row(key, label, ("f", med(key) / floor), ("fc", med(key) / floor_clock)))
 
