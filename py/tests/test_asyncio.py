@@ -196,3 +196,17 @@ def test_wrapper_tokens_are_checked() -> None:
     other = ringbreaker.CircuitBreaker("other", slow_call_duration=1.0)
     with pytest.raises(ringbreaker.ForeignPermitError):
         native._leave(other._cb._enter())
+
+
+def test_decorated_coroutine_function_is_still_one() -> None:
+    # Frameworks decide whether to await a handler by this check; the wrapper must keep it.
+    import inspect
+
+    cb = ringbreaker.CircuitBreaker("inspect")
+
+    @cb
+    async def handler() -> int:
+        return 1
+
+    assert inspect.iscoroutinefunction(handler)
+    assert asyncio.run(handler()) == 1
