@@ -408,7 +408,7 @@ impl Breaker {
     /// [`try_record`](Self::try_record) to have it reported).
     #[inline]
     pub fn record(&self, permit: Permit, outcome: Outcome, now: u64) -> Option<Transition> {
-        if outcome == Outcome::Success && self.record_success_fast(&permit, now) {
+        if self.record_fast(&permit, outcome, None, now) {
             return None;
         }
         self.record_inner(permit, outcome, None, now).unwrap_or_else(|ForeignPermit| {
@@ -427,10 +427,7 @@ impl Breaker {
         duration_ns: u64,
         now: u64,
     ) -> Option<Transition> {
-        if outcome == Outcome::Success
-            && !self.is_slow(Some(duration_ns))
-            && self.record_success_fast(&permit, now)
-        {
+        if self.record_fast(&permit, outcome, Some(duration_ns), now) {
             return None;
         }
         self.record_inner(permit, outcome, Some(duration_ns), now).unwrap_or_else(|ForeignPermit| {
@@ -449,10 +446,7 @@ impl Breaker {
         duration_ns: Option<u64>,
         now: u64,
     ) -> Result<Option<Transition>, ForeignPermit> {
-        if outcome == Outcome::Success
-            && !self.is_slow(duration_ns)
-            && self.record_success_fast(&permit, now)
-        {
+        if self.record_fast(&permit, outcome, duration_ns, now) {
             return Ok(None);
         }
         self.record_inner(permit, outcome, duration_ns, now)
@@ -473,7 +467,16 @@ impl Breaker {
     /// path ([`record_window`](Self::record_window)); `false` means nothing was changed and the
     /// general path must run.
     #[inline(always)]
-    fn record_success_fast(&self, permit: &Permit, now: u64) -> bool {
+    fn record_fast(
+        &self,
+        permit: &Permit,
+        outcome: Outcome,
+        duration_ns: Option<u64>,
+        now: u64,
+    ) -> bool {
+        if outcome != Outcome::Success || self.is_slow(duration_ns) {
+            return false;
+        }
         let raw = self.load();
         let generation = permit.generation;
         if permit.kind != PermitKind::Normal

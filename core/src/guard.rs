@@ -88,16 +88,15 @@ impl Breaker {
     /// Ask for a permit now (default clock), as a guard that records itself. The clock is read
     /// here only when the state or slow-call detection needs it.
     pub fn acquire(&self) -> Result<PermitGuard<'_>, Rejected> {
-        if self.config().slow_call_ns().is_some() {
-            let started = now_ns();
-            let permit = self.try_acquire(started)?;
-            return Ok(PermitGuard { breaker: self, permit: Some(permit), started: Some(started) });
-        }
-        let permit = match self.try_acquire_without_time() {
-            Some(p) => p,
-            None => self.try_acquire(now_ns())?,
+        let started = self.config().slow_call_ns().map(|_| now_ns());
+        let permit = match started {
+            Some(t) => self.try_acquire(t)?,
+            None => match self.try_acquire_without_time() {
+                Some(p) => p,
+                None => self.try_acquire(now_ns())?,
+            },
         };
-        Ok(PermitGuard { breaker: self, permit: Some(permit), started: None })
+        Ok(PermitGuard { breaker: self, permit: Some(permit), started })
     }
 
     /// Run `f` if the breaker permits it, timing it when slow-call detection is on, and recording
