@@ -234,17 +234,16 @@ impl NativeBreaker {
             .ok_or_else(|| PyValueError::new_err("permit: invalid"))
     }
 
-    /// Record `outcome` for a token from `_enter`: a plain int (`generation | kind << 32`,
-    /// issued untimed) or a `Permit` (issued with a start time). An int is only ever paired
-    /// with this breaker's id, so a forged one can at worst be counted as stale, like a forged
+    /// The permit behind a token from `_enter`: a plain int (`generation | kind << 32`, issued
+    /// untimed) or a `Permit` (issued with a start time). An int is only ever paired with this
+    /// breaker's id, so a forged one can at worst be counted as stale, like a forged
     /// `RawPermit`.
-    fn leave_with(
+    fn untoken(
         &self,
         py: Python<'_>,
         token: &Bound<'_, PyAny>,
-        outcome: Outcome,
-    ) -> PyResult<()> {
-        let (p, start) = match token.extract::<u64>() {
+    ) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
+        match token.extract::<u64>() {
             Ok(bits) if bits >> 34 == 0 => {
                 let raw = RawPermit {
                     breaker_id: self.inner.id(),
@@ -253,19 +252,45 @@ impl NativeBreaker {
                 };
                 let p = ringbreaker::Permit::from_raw(raw)
                     .ok_or_else(|| PyValueError::new_err("token: not one this breaker issued"))?;
-                (p, None)
+                Ok((p, None))
             }
-            Ok(_) => return Err(PyValueError::new_err("token: not one this breaker issued")),
+            Ok(_) => Err(PyValueError::new_err("token: not one this breaker issued")),
             Err(_) => {
                 let permit = token.cast::<Permit>()?.get();
-                (self.take(py, permit)?, permit.started_ns)
+                Ok((self.take(py, permit)?, permit.started_ns))
             }
-        };
+        }
+    }
+
+    /// Record `outcome` now for a permit that started at `start` (if known), and deliver the
+    /// transition it caused.
+    fn finish(
+        &self,
+        py: Python<'_>,
+        p: ringbreaker::Permit,
+        start: Option<u64>,
+        outcome: Outcome,
+    ) -> PyResult<()> {
         let now = self.clock.read(py)?;
         let duration = start.map_or(0, |s| now.saturating_sub(s));
         let t = self.inner.record_timed(p, outcome, duration, now);
         self.dispatch(py, t);
         Ok(())
+    }
+
+    /// How an exception a guarded call raised is recorded, and the classifier's own error (a
+    /// predicate that raised), which is recorded as a failure and then re-raised.
+    fn classify_raised(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> (Outcome, Option<PyErr>) {
+        match self.classifier.outcome(py, exc) {
+            Ok(o) => (o, None),
+            Err(e) => (Outcome::Failure, Some(e)),
+        }
+    }
+
+    /// A permit taken without reading the clock, when nothing needs its start time and the
+    /// state permits without the time.
+    fn acquire_untimed(&self) -> Option<ringbreaker::Permit> {
+        if self.untimed() { self.inner.try_acquire_without_time() } else { None }
     }
 
     /// Neither slow-call detection nor a Python clock: a call's start time is never needed.
@@ -292,9 +317,7 @@ impl NativeBreaker {
         // Without slow-call detection the duration is never used: in a state that permits
         // without the time, read the clock once, after the call (a read costs more than the
         // breaker). A Python clock is always read up front, where its error can be raised.
-        let untimed = self.untimed();
-        let fast = if untimed { self.inner.try_acquire_without_time() } else { None };
-        let (permit, start) = match fast {
+        let (permit, start) = match self.acquire_untimed() {
             Some(p) => (p, None),
             None => {
                 let start = self.clock.read(py)?;
@@ -309,18 +332,12 @@ impl NativeBreaker {
         };
         self.dispatch(py, permit.transition());
         let result = func.call(args, kwargs);
-        let end = match start {
-            Some(start) => self.clock.read(py).unwrap_or(start),
-            // `untimed` holds: the clock cannot fail.
-            None => self.clock.read(py).unwrap_or_default(),
-        };
+        // Without a start the clock is native and cannot fail.
+        let end = self.clock.read(py).unwrap_or(start.unwrap_or_default());
         let start = start.unwrap_or(end);
         let (outcome, classify_err) = match &result {
             Ok(_) => (Outcome::Success, None),
-            Err(e) => match self.classifier.outcome(py, e.value(py).as_any()) {
-                Ok(o) => (o, None),
-                Err(ce) => (Outcome::Failure, Some(ce)),
-            },
+            Err(e) => self.classify_raised(py, e.value(py).as_any()),
         };
         let t = self.inner.record_timed(permit, outcome, end.saturating_sub(start), end);
         self.dispatch(py, t);
@@ -409,19 +426,18 @@ impl NativeBreaker {
     /// needs no start time, the permit as a plain int, so a guarded call allocates no permit
     /// object; otherwise a `Permit`. Not public API.
     fn _enter(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if self.untimed() {
-            if let Some(p) = self.inner.try_acquire_without_time() {
-                let raw = p.to_raw();
-                let bits = u64::from(raw.generation) | (u64::from(raw.kind) << 32);
-                return Ok(bits.into_pyobject(py)?.into_any().unbind());
-            }
+        if let Some(p) = self.acquire_untimed() {
+            let raw = p.to_raw();
+            let bits = u64::from(raw.generation) | (u64::from(raw.kind) << 32);
+            return Ok(bits.into_pyobject(py)?.into_any().unbind());
         }
         Ok(Bound::new(py, self.acquire(py, None)?)?.into_any().unbind())
     }
 
     /// Record a success for a token from `_enter`. Not public API.
     fn _leave(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.leave_with(py, token, Outcome::Success)
+        let (p, start) = self.untoken(py, token)?;
+        self.finish(py, p, start, Outcome::Success)
     }
 
     /// Record the exception a call raised, classified, for a token from `_enter`. Not public
@@ -432,23 +448,20 @@ impl NativeBreaker {
         token: &Bound<'_, PyAny>,
         exc: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let (outcome, err) = match self.classifier.outcome(py, exc) {
-            Ok(o) => (o, None),
-            Err(e) => (Outcome::Failure, Some(e)),
-        };
-        self.leave_with(py, token, outcome)?;
+        let (p, start) = self.untoken(py, token)?;
+        let (outcome, err) = self.classify_raised(py, exc);
+        self.finish(py, p, start, outcome)?;
         err.map_or(Ok(()), Err)
     }
 
     /// A permit, or `CircuitOpenError`.
     #[pyo3(signature = (now = None))]
     fn acquire(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Permit> {
-        if now.is_none() && self.untimed() {
-            if let Some(p) = self.inner.try_acquire_without_time() {
-                // No start time: it only ever feeds a duration, which nothing reads when untimed.
-                let raw = p.to_raw();
-                return Ok(Permit { raw, started_ns: None, used: AtomicBool::new(false) });
-            }
+        if now.is_none()
+            && let Some(p) = self.acquire_untimed()
+        {
+            // No start time: it only ever feeds a duration, which nothing reads when untimed.
+            return Ok(Permit { raw: p.to_raw(), started_ns: None, used: AtomicBool::new(false) });
         }
         let now = self.now(py, now)?;
         match self.inner.try_acquire(now) {
@@ -500,14 +513,8 @@ impl NativeBreaker {
         exc: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let p = self.take(py, permit)?;
-        let (outcome, err) = match self.classifier.outcome(py, exc) {
-            Ok(o) => (o, None),
-            Err(e) => (Outcome::Failure, Some(e)),
-        };
-        let now = self.clock.read(py)?;
-        let started = permit.started_ns.unwrap_or(now);
-        let t = self.inner.record_timed(p, outcome, now.saturating_sub(started), now);
-        self.dispatch(py, t);
+        let (outcome, err) = self.classify_raised(py, exc);
+        self.finish(py, p, permit.started_ns, outcome)?;
         err.map_or(Ok(()), Err)
     }
 
