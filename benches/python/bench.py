@@ -35,20 +35,31 @@ def figure(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
-def time_sync(fns: dict[str, Callable[[], Any]], n: int = N) -> dict[str, dict[str, float]]:
-    """Nanoseconds per call of each of `fns`, interleaved: every repeat times each candidate
-    once, in turn, so a slow spell of a shared machine falls on all of them alike."""
+def interleaved(fns: dict[str, Any], per_call: Callable[[Any], float]) -> dict[str, dict[str, float]]:
+    """`per_call(fn)` (nanoseconds per call) for each of `fns`, interleaved: every repeat times
+    each candidate once, in turn, so a slow spell of a shared machine falls on all of them
+    alike. The garbage collector is off while a candidate is timed."""
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(REPEATS):
         for name, fn in fns.items():
             gc.disable()
-            t0 = time.perf_counter_ns()
-            for _ in range(n):
-                fn()
-            t1 = time.perf_counter_ns()
-            gc.enable()
-            samples[name].append((t1 - t0) / n)
+            try:
+                samples[name].append(per_call(fn))
+            finally:
+                gc.enable()
     return {name: figure(v) for name, v in samples.items()}
+
+
+def time_sync(fns: dict[str, Callable[[], Any]], n: int = N) -> dict[str, dict[str, float]]:
+    """Nanoseconds per call of each of `fns`."""
+
+    def per_call(fn: Callable[[], Any]) -> float:
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter_ns() - t0) / n
+
+    return interleaved(fns, per_call)
 
 
 def rejecting(fn: Callable[[], Any], exc: type[BaseException]) -> Callable[[], None]:
@@ -67,22 +78,16 @@ def rejecting(fn: Callable[[], Any], exc: type[BaseException]) -> Callable[[], N
 
 
 def time_async(fns: dict[str, Callable[[], Awaitable[Any]]], n: int = N) -> dict[str, dict[str, float]]:
-    """`time_sync` for coroutine functions, awaited in one running event loop."""
+    """`time_sync` for coroutine functions, each sample awaited in a running event loop (the
+    loop's set-up is outside the timed part)."""
 
-    async def loop() -> dict[str, list[float]]:
-        samples: dict[str, list[float]] = {name: [] for name in fns}
-        for _ in range(REPEATS):
-            for name, fn in fns.items():
-                gc.disable()
-                t0 = time.perf_counter_ns()
-                for _ in range(n):
-                    await fn()
-                t1 = time.perf_counter_ns()
-                gc.enable()
-                samples[name].append((t1 - t0) / n)
-        return samples
+    async def loop(fn: Callable[[], Awaitable[Any]]) -> float:
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await fn()
+        return (time.perf_counter_ns() - t0) / n
 
-    return {name: figure(v) for name, v in asyncio.run(loop()).items()}
+    return interleaved(fns, lambda fn: asyncio.run(loop(fn)))
 
 
 def two_threads(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
