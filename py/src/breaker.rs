@@ -1,51 +1,22 @@
-//! `NativeBreaker`: a core breaker plus a clock, an exception classifier and listener hooks.
+//! `NativeBreaker`: a core breaker plus a clock, an outcome classifier, transition listeners,
+//! per-call hooks and cumulative totals.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
-use ringbreaker::{CircuitBreaker, Config, ConfigError, Outcome, RawPermit, Rejected, Transition};
+use ringbreaker::{CircuitBreaker, Outcome, RawPermit, Rejected, Transition};
 
 use crate::clock::Clock;
+use crate::config::{PyConfig, seconds_to_ns};
+use crate::types;
 
-/// Objects the pure-Python package hands over once at import: its exception classes and the
-/// function that delivers transitions to listeners.
-struct Hooks {
-    circuit_open: Py<PyType>,
-    foreign_permit: Py<PyType>,
-    dispatch: Py<PyAny>,
-}
-
-static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
-
-/// Called once by `ringbreaker/__init__.py`.
-#[pyfunction]
-pub fn set_hooks(
-    py: Python<'_>,
-    circuit_open: Bound<'_, PyType>,
-    foreign_permit: Bound<'_, PyType>,
-    dispatch: Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let hooks = Hooks {
-        circuit_open: circuit_open.unbind(),
-        foreign_permit: foreign_permit.unbind(),
-        dispatch: dispatch.unbind(),
-    };
-    HOOKS.set(py, hooks).map_err(|_| PyValueError::new_err("hooks are already set"))
-}
-
-fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
-    HOOKS
-        .get(py)
-        .ok_or_else(|| PyValueError::new_err("import ringbreaker, not ringbreaker._native"))
-}
-
-/// Which exceptions count as failures, which are ignored.
+/// Which exceptions count as failures, which are ignored, and which results are failures.
 pub struct Classifier {
     failure_on: Vec<Matcher>,
     ignore: Vec<Matcher>,
+    failure_when: Option<Py<PyAny>>,
 }
 
 enum Matcher {
@@ -62,7 +33,7 @@ impl Classifier {
             .map(|item| match item.cast::<PyType>() {
                 Ok(t) if t.is_subclass(&base)? => Ok(Matcher::Type(t.clone().unbind())),
                 Ok(t) => Err(PyTypeError::new_err(format!(
-                    "{param}: {} is not an exception type",
+                    "{param}: {} is not an exception type (expected exception types or predicates)",
                     t.name()?
                 ))),
                 Err(_) if item.is_callable() => Ok(Matcher::Predicate(item.unbind())),
@@ -102,40 +73,20 @@ impl Classifier {
     }
 }
 
-/// A state change, as delivered to the Python dispatcher.
-#[pyclass(frozen, module = "ringbreaker._native", name = "Transition")]
-pub struct NativeTransition {
-    #[pyo3(get)]
-    from_state: u8,
-    #[pyo3(get)]
-    to_state: u8,
-    #[pyo3(get)]
-    generation: u32,
-    #[pyo3(get)]
-    at_ns: u64,
-    #[pyo3(get)]
-    reason: &'static str,
-}
-
-impl From<Transition> for NativeTransition {
-    fn from(t: Transition) -> Self {
-        NativeTransition {
-            from_state: t.from as u8,
-            to_state: t.to as u8,
-            generation: t.generation,
-            at_ns: t.at,
-            reason: t.reason.as_str(),
-        }
-    }
-}
-
-/// Permission to make one call; record it exactly once.
+/// Permission to make one call; record it exactly once (a second record raises
+/// `PermitReusedError`, from any thread).
 #[pyclass(frozen, module = "ringbreaker._native")]
 pub struct Permit {
     raw: RawPermit,
-    /// `None` when the breaker issued it without reading the clock (see `untimed`).
+    /// `None` when the breaker issued it without reading the clock.
     started_ns: Option<u64>,
     used: AtomicBool,
+}
+
+impl Permit {
+    fn new(p: &ringbreaker::Permit, started_ns: Option<u64>) -> Self {
+        Permit { raw: p.to_raw(), started_ns, used: AtomicBool::new(false) }
+    }
 }
 
 #[pymethods]
@@ -150,15 +101,43 @@ impl Permit {
     fn kind(&self) -> u8 {
         self.raw.kind
     }
-    /// Clock reading when it was issued; `None` if the breaker did not need one (no slow-call
-    /// detection, a native clock, and a state that permits without the time).
+    /// Clock reading when it was issued; `None` if the breaker did not need one.
     #[getter]
     fn started_ns(&self) -> Option<u64> {
         self.started_ns
     }
-    fn __repr__(&self) -> String {
-        format!("Permit(generation={}, kind={})", self.raw.generation, self.raw.kind)
+    /// Whether an outcome has been recorded for it.
+    #[getter]
+    fn recorded(&self) -> bool {
+        self.used.load(Ordering::Acquire)
     }
+    fn __repr__(&self) -> String {
+        format!(
+            "Permit(generation={}, kind={}, recorded={})",
+            self.raw.generation,
+            self.raw.kind,
+            self.recorded()
+        )
+    }
+}
+
+/// Cumulative counters, on their own cache lines so they do not share one with the core.
+#[repr(align(128))]
+#[derive(Default)]
+struct Totals {
+    outcomes: [AtomicU64; 3],
+    slow: AtomicU64,
+    duration_sum_ns: [AtomicU64; 3],
+    duration_count: [AtomicU64; 3],
+}
+
+/// Time spent in each committed state, advanced by the transitions this layer sees (each is
+/// delivered to exactly one thread).
+#[repr(align(128))]
+struct StateTime {
+    since_ns: AtomicU64,
+    current: AtomicU8,
+    in_state_ns: [AtomicU64; 6],
 }
 
 /// The native breaker behind `ringbreaker.CircuitBreaker`.
@@ -166,120 +145,203 @@ impl Permit {
 pub struct NativeBreaker {
     inner: CircuitBreaker,
     name: Py<PyString>,
+    config: Py<PyConfig>,
     clock: Clock,
     classifier: Classifier,
     listeners: Py<PyList>,
+    call_hooks: Py<PyList>,
+    /// Every call is timed (slow-call detection, a timeout, or `time_calls`).
+    timed: bool,
+    totals: Totals,
+    state_time: StateTime,
 }
 
-/// Python parameter name for a core config field.
-fn param(e: &ConfigError) -> &'static str {
-    match e.field() {
-        "window_ns" => "window",
-        "slow_call_ns" => "slow_call_duration",
-        "open_ns" => "open_duration",
-        "max_open_ns" => "max_open_duration",
-        "half_open_timeout_ns" => "half_open_timeout",
-        other => other,
+const OUTCOME_NAMES: [&str; 3] = ["success", "failure", "ignored"];
+
+fn outcome_from(v: u8) -> PyResult<Outcome> {
+    match v {
+        0 => Ok(Outcome::Success),
+        1 => Ok(Outcome::Failure),
+        2 => Ok(Outcome::Ignored),
+        _ => Err(PyValueError::new_err(format!("outcome must be 0, 1 or 2, got {v}"))),
     }
+}
+
+/// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...).
+fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
+    let tp = v.get_type();
+    // SAFETY: `tp` is a live type object; PyType_GetSlot accepts static types from 3.10.
+    unsafe { !pyo3::ffi::PyType_GetSlot(tp.as_type_ptr(), pyo3::ffi::Py_am_await).is_null() }
 }
 
 impl NativeBreaker {
     #[inline]
-    fn dispatch(&self, py: Python<'_>, t: Option<Transition>) {
-        let Some(t) = t else { return };
-        if self.listeners.bind(py).is_empty() {
-            return;
+    fn has_call_hooks(&self, py: Python<'_>) -> bool {
+        !self.call_hooks.bind(py).is_empty()
+    }
+
+    /// Account for a committed transition and deliver it to the listeners, if any. Returns the
+    /// `Transition` value when one was built (always when `build` is set).
+    fn on_transition(
+        &self,
+        py: Python<'_>,
+        t: Option<Transition>,
+        note: Option<&str>,
+        build: bool,
+    ) -> Option<Py<PyAny>> {
+        let t = t?;
+        let st = &self.state_time;
+        let prev = st.since_ns.swap(t.at, Ordering::AcqRel);
+        st.in_state_ns[usize::from(t.from as u8).min(5)]
+            .fetch_add(t.at.saturating_sub(prev), Ordering::Relaxed);
+        st.current.store(t.to as u8, Ordering::Release);
+        let listeners = self.listeners.bind(py);
+        if listeners.is_empty() && !build {
+            return None;
         }
-        let result = hooks(py).and_then(|h| {
-            h.dispatch.call1(
-                py,
-                (self.name.clone_ref(py), self.listeners.clone_ref(py), NativeTransition::from(t)),
-            )
-        });
-        if let Err(e) = result {
-            // The dispatcher logs listener errors itself; anything reaching here is a bug in
-            // it, reported without disturbing the guarded call.
+        let ty = types::get(py);
+        let value = match ty.transition.call1(
+            py,
+            (
+                self.name.clone_ref(py),
+                types::state(py, t.from as u8),
+                types::state(py, t.to as u8),
+                t.generation,
+                t.at,
+                t.reason.as_str(),
+                note,
+            ),
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                e.write_unraisable(py, None);
+                return None;
+            }
+        };
+        for listener in listeners.to_tuple().iter() {
+            if let Err(e) = listener.call1((value.clone_ref(py),)) {
+                self.log_error(py, "ringbreaker listener %r raised on %s", &listener, value.bind(py), e);
+            }
+        }
+        Some(value)
+    }
+
+    /// Log a listener's or hook's error on the `ringbreaker` logger; never raises.
+    fn log_error(&self, py: Python<'_>, msg: &str, who: &Bound<'_, PyAny>, what: &Bound<'_, PyAny>, e: PyErr) {
+        let logger = types::get(py).logger.bind(py);
+        let kwargs = PyDict::new(py);
+        let logged = kwargs
+            .set_item("exc_info", e.value(py))
+            .and_then(|()| logger.call_method("error", (msg, who, what), Some(&kwargs)));
+        if let Err(e) = logged {
             e.write_unraisable(py, None);
         }
     }
 
+    /// Deliver a per-call event to the hooks (callers check `has_call_hooks` first).
+    fn emit(&self, py: Python<'_>, kind: &str, duration_ns: Option<u64>, exc: Option<&Bound<'_, PyAny>>) {
+        let hooks = self.call_hooks.bind(py).to_tuple();
+        let event = match types::get(py).call_event.call1(
+            py,
+            (self.name.clone_ref(py), kind, duration_ns.map(|ns| ns as f64 / 1e9), exc),
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                e.write_unraisable(py, None);
+                return;
+            }
+        };
+        for hook in hooks.iter() {
+            if let Err(e) = hook.call1((event.clone_ref(py),)) {
+                self.log_error(py, "ringbreaker call hook %r raised on %s", &hook, event.bind(py), e);
+            }
+        }
+    }
+
     fn open_error(&self, py: Python<'_>, r: &Rejected) -> PyErr {
-        match hooks(py) {
-            Ok(h) => {
-                let retry = r.retry_after_ns.map(|ns| ns as f64 / 1e9);
-                PyErr::from_type(
-                    h.circuit_open.bind(py).clone(),
-                    (self.name.clone_ref(py), r.state as u8, retry),
-                )
-            }
-            Err(e) => e,
-        }
+        let retry = r.retry_after_ns.map(|ns| ns as f64 / 1e9);
+        PyErr::from_type(
+            types::get(py).circuit_open.bind(py).clone(),
+            (self.name.clone_ref(py), types::state(py, r.state as u8), retry),
+        )
     }
 
-    fn take(&self, py: Python<'_>, permit: &Permit) -> PyResult<ringbreaker::Permit> {
-        if permit.raw.breaker_id != self.inner.id() {
-            let h = hooks(py)?;
-            return Err(PyErr::from_type(
-                h.foreign_permit.bind(py).clone(),
-                format!(
-                    "permit was issued by another breaker, not {:?}",
-                    self.name.bind(py).to_str()?
-                ),
-            ));
-        }
-        if permit.used.swap(true, Ordering::AcqRel) {
-            return Err(PyValueError::new_err("permit: already recorded"));
-        }
-        ringbreaker::Permit::from_raw(permit.raw)
-            .ok_or_else(|| PyValueError::new_err("permit: invalid"))
-    }
-
-    /// The permit behind a token from `_enter`: a plain int (`generation | kind << 32`, issued
-    /// untimed) or a `Permit` (issued with a start time). An int is only ever paired with this
-    /// breaker's id, so a forged one can at worst be counted as stale, like a forged
-    /// `RawPermit`.
-    fn untoken(
-        &self,
-        py: Python<'_>,
-        token: &Bound<'_, PyAny>,
-    ) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
-        match token.extract::<u64>() {
-            Ok(bits) if bits >> 34 == 0 => {
-                let raw = RawPermit {
-                    breaker_id: self.inner.id(),
-                    generation: bits as u32,
-                    kind: (bits >> 32) as u8,
-                };
-                let p = ringbreaker::Permit::from_raw(raw)
-                    .ok_or_else(|| PyValueError::new_err("token: not one this breaker issued"))?;
-                Ok((p, None))
+    /// A permit (and its start time, when the call is timed or the clock had to be read), or
+    /// the rejection as `CircuitOpenError`. Delivers any transition and the hooks' event.
+    fn acquire_inner(&self, py: Python<'_>) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
+        if !self.timed
+            && self.clock.infallible()
+            && let Some(p) = self.inner.try_acquire_without_time()
+        {
+            if self.has_call_hooks(py) {
+                self.emit(py, "before_call", None, None);
             }
-            Ok(_) => Err(PyValueError::new_err("token: not one this breaker issued")),
-            Err(_) => {
-                let permit = token.cast::<Permit>()?.get();
-                Ok((self.take(py, permit)?, permit.started_ns))
+            return Ok((p, None));
+        }
+        let start = self.clock.read(py)?;
+        match self.inner.try_acquire(start) {
+            Ok(p) => {
+                self.on_transition(py, p.transition(), None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "before_call", None, None);
+                }
+                Ok((p, Some(start)))
+            }
+            Err(r) => {
+                self.on_transition(py, r.transition, None, false);
+                let err = self.open_error(py, &r);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "not_permitted", None, Some(err.value(py).as_any()));
+                }
+                Err(err)
             }
         }
     }
 
-    /// Record `outcome` now for a permit that started at `start` (if known), and deliver the
-    /// transition it caused.
+    /// Record `outcome` now (or at `now`) for a permit issued at `start`, with `duration`
+    /// overriding the measured one; count it; deliver the transition and the hooks' event.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         py: Python<'_>,
         p: ringbreaker::Permit,
         start: Option<u64>,
         outcome: Outcome,
+        exc: Option<&Bound<'_, PyAny>>,
+        duration: Option<u64>,
+        now: Option<u64>,
     ) -> PyResult<()> {
-        let now = self.clock.read(py)?;
-        let duration = start.map_or(0, |s| now.saturating_sub(s));
-        let t = self.inner.record_timed(p, outcome, duration, now);
-        self.dispatch(py, t);
+        let now = match now {
+            Some(n) => n,
+            None => self.clock.read(py)?,
+        };
+        let duration = duration.or_else(|| if self.timed { start.map(|s| now.saturating_sub(s)) } else { None });
+        let t = match duration {
+            Some(d) => self.inner.record_timed(p, outcome, d, now),
+            None => self.inner.record(p, outcome, now),
+        };
+        let i = outcome as usize;
+        let totals = &self.totals;
+        totals.outcomes[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(d) = duration {
+            totals.duration_sum_ns[i].fetch_add(d, Ordering::Relaxed);
+            totals.duration_count[i].fetch_add(1, Ordering::Relaxed);
+            if outcome != Outcome::Ignored
+                && let Some(slow) = self.inner.config().slow_call_ns()
+                && d >= slow
+            {
+                totals.slow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.on_transition(py, t, None, false);
+        if self.has_call_hooks(py) {
+            self.emit(py, OUTCOME_NAMES[i], duration, exc);
+        }
         Ok(())
     }
 
     /// How an exception a guarded call raised is recorded, and the classifier's own error (a
-    /// predicate that raised), which is recorded as a failure and then re-raised.
+    /// predicate that raised), which is recorded as a failure and then raised.
     fn classify_raised(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> (Outcome, Option<PyErr>) {
         match self.classifier.outcome(py, exc) {
             Ok(o) => (o, None),
@@ -287,15 +349,37 @@ impl NativeBreaker {
         }
     }
 
-    /// A permit taken without reading the clock, when nothing needs its start time and the
-    /// state permits without the time.
-    fn acquire_untimed(&self) -> Option<ringbreaker::Permit> {
-        if self.untimed() { self.inner.try_acquire_without_time() } else { None }
+    /// How a returned value is recorded: a failure when `failure_when(result)` is true.
+    fn classify_result(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> (Outcome, Option<PyErr>) {
+        let Some(pred) = &self.classifier.failure_when else { return (Outcome::Success, None) };
+        match pred.bind(py).call1((result,)).and_then(|v| v.is_truthy()) {
+            Ok(true) => (Outcome::Failure, None),
+            Ok(false) => (Outcome::Success, None),
+            Err(e) => (Outcome::Failure, Some(e)),
+        }
     }
 
-    /// Neither slow-call detection nor a Python clock: a call's start time is never needed.
-    fn untimed(&self) -> bool {
-        self.inner.config().slow_call_ns().is_none() && self.clock.infallible()
+    /// The core permit behind a Python `Permit`, marking it used.
+    fn take(&self, py: Python<'_>, permit: &Permit) -> PyResult<ringbreaker::Permit> {
+        if permit.raw.breaker_id != self.inner.id() {
+            return Err(PyErr::from_type(
+                types::get(py).foreign_permit.bind(py).clone(),
+                format!(
+                    "permit was issued by another breaker, not {:?}",
+                    self.name.bind(py).to_str()?
+                ),
+            ));
+        }
+        if permit.used.swap(true, Ordering::AcqRel) {
+            return Err(PyErr::from_type(
+                types::get(py).permit_reused.bind(py).clone(),
+                format!(
+                    "permit of breaker {:?} was already recorded; a permit records one outcome",
+                    self.name.bind(py).to_str()?
+                ),
+            ));
+        }
+        ringbreaker::Permit::from_raw(permit.raw).ok_or_else(|| PyValueError::new_err("permit: invalid"))
     }
 
     fn now(&self, py: Python<'_>, now: Option<u64>) -> PyResult<u64> {
@@ -306,7 +390,8 @@ impl NativeBreaker {
     }
 
     /// One guarded call: acquire, run, classify, record — one crossing into native code, no
-    /// lock held across `func`.
+    /// lock held across `func`. A call that returns an awaitable is refused: its outcome is not
+    /// known yet (use `call_async` or an `async def`).
     pub fn guarded_call(
         &self,
         py: Python<'_>,
@@ -314,100 +399,91 @@ impl NativeBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        // Without slow-call detection the duration is never used: in a state that permits
-        // without the time, read the clock once, after the call (a read costs more than the
-        // breaker). A Python clock is always read up front, where its error can be raised.
-        let (permit, start) = match self.acquire_untimed() {
-            Some(p) => (p, None),
-            None => {
-                let start = self.clock.read(py)?;
-                match self.inner.try_acquire(start) {
-                    Ok(p) => (p, Some(start)),
-                    Err(r) => {
-                        self.dispatch(py, r.transition);
-                        return Err(self.open_error(py, &r));
+        let (permit, start) = self.acquire_inner(py)?;
+        match func.call(args, kwargs) {
+            Ok(v) => {
+                if is_awaitable(&v) {
+                    self.finish(py, permit, start, Outcome::Ignored, None, None, None)?;
+                    if v.hasattr("close")? {
+                        let _ = v.call_method0("close");
                     }
+                    return Err(PyTypeError::new_err(format!(
+                        "{} returned an awaitable ({}); a synchronous guard cannot see its outcome: \
+                         use `await breaker.call_async(fn, ...)` or decorate an `async def` \
+                         (the call was recorded as not a call)",
+                        func.repr().map(|r| r.to_string()).unwrap_or_default(),
+                        v.get_type().name()?
+                    )));
+                }
+                let (outcome, err) = self.classify_result(py, &v);
+                self.finish(py, permit, start, outcome, None, None, None)?;
+                match err {
+                    Some(e) => Err(e),
+                    None => Ok(v.unbind()),
                 }
             }
-        };
-        self.dispatch(py, permit.transition());
-        let result = func.call(args, kwargs);
-        // Without a start the clock is native and cannot fail.
-        let end = self.clock.read(py).unwrap_or(start.unwrap_or_default());
-        let start = start.unwrap_or(end);
-        let (outcome, classify_err) = match &result {
-            Ok(_) => (Outcome::Success, None),
-            Err(e) => self.classify_raised(py, e.value(py).as_any()),
-        };
-        let t = self.inner.record_timed(permit, outcome, end.saturating_sub(start), end);
-        self.dispatch(py, t);
-        if let Some(ce) = classify_err {
-            return Err(ce);
+            Err(e) => {
+                let exc = e.value(py).as_any().clone();
+                let (outcome, classify_err) = self.classify_raised(py, &exc);
+                self.finish(py, permit, start, outcome, Some(&exc), None, None)?;
+                Err(classify_err.unwrap_or(e))
+            }
         }
-        result.map(Bound::unbind)
     }
 }
 
-type Snapshot = (u8, u32, u64, u64, u64, u64, f64, f64, u64, u64, Option<u64>, u64);
+type Counts = (u64, u64, u64);
 
 #[pymethods]
 impl NativeBreaker {
     #[new]
-    #[pyo3(signature = (name, *, window_ns, buckets, failure_rate, minimum_calls, consecutive_failures,
-        slow_call_ns, slow_call_rate, open_ns, max_open_ns, backoff_multiplier, half_open_permits,
-        half_open_timeout_ns, failure_on, ignore, clock, listeners))]
+    #[pyo3(signature = (name, config, *, failure_on, ignore, failure_when, clock, listeners, call_hooks, time_calls))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         name: Bound<'_, PyString>,
-        window_ns: u64,
-        buckets: u32,
-        failure_rate: f64,
-        minimum_calls: u32,
-        consecutive_failures: u32,
-        slow_call_ns: Option<u64>,
-        slow_call_rate: f64,
-        open_ns: u64,
-        max_open_ns: Option<u64>,
-        backoff_multiplier: f64,
-        half_open_permits: u32,
-        half_open_timeout_ns: Option<u64>,
+        config: Bound<'_, PyConfig>,
         failure_on: Bound<'_, PyTuple>,
         ignore: Bound<'_, PyTuple>,
+        failure_when: Option<Bound<'_, PyAny>>,
         clock: Option<Bound<'_, PyAny>>,
         listeners: Bound<'_, PyList>,
+        call_hooks: Bound<'_, PyList>,
+        time_calls: bool,
     ) -> PyResult<Self> {
-        let mut b = Config::builder()
-            .window_ns(window_ns)
-            .buckets(buckets)
-            .failure_rate(failure_rate)
-            .minimum_calls(minimum_calls)
-            .consecutive_failures(consecutive_failures)
-            .slow_call_rate(slow_call_rate)
-            .open_ns(open_ns)
-            .backoff_multiplier(backoff_multiplier)
-            .half_open_permits(half_open_permits);
-        if let Some(ns) = slow_call_ns {
-            b = b.slow_call_ns(ns);
-        }
-        if let Some(ns) = max_open_ns {
-            b = b.max_open_ns(ns);
-        }
-        if let Some(ns) = half_open_timeout_ns {
-            b = b.half_open_timeout_ns(ns);
-        }
-        let cfg = b.build().map_err(|e| {
-            let p = param(&e);
-            PyValueError::new_err(format!("{p}: {}", e.to_string().replacen(e.field(), p, 1)))
-        })?;
+        let failure_when = match failure_when {
+            Some(f) if f.is_none() => None,
+            Some(f) if f.is_callable() => Some(f.unbind()),
+            Some(f) => {
+                return Err(PyTypeError::new_err(format!(
+                    "failure_when must be a callable taking the result, or None, got {}",
+                    f.get_type().name()?
+                )));
+            }
+            None => None,
+        };
+        let cfg = config.get().cfg;
+        let clock = Clock::from_py(clock)?;
+        let created = clock.read(py)?;
         Ok(NativeBreaker {
             inner: CircuitBreaker::new(cfg),
             name: name.unbind(),
-            clock: Clock::from_py(clock)?,
+            timed: time_calls || cfg.slow_call_ns().is_some(),
+            config: config.unbind(),
+            clock,
             classifier: Classifier {
                 failure_on: Classifier::from_py("failure_on", &failure_on)?,
                 ignore: Classifier::from_py("ignore", &ignore)?,
+                failure_when,
             },
             listeners: listeners.unbind(),
+            call_hooks: call_hooks.unbind(),
+            totals: Totals::default(),
+            state_time: StateTime {
+                since_ns: AtomicU64::new(created),
+                current: AtomicU8::new(0),
+                in_state_ns: Default::default(),
+            },
         })
     }
 
@@ -417,104 +493,86 @@ impl NativeBreaker {
         self.name.clone_ref(py)
     }
 
+    /// The validated configuration.
+    #[getter]
+    fn config(&self, py: Python<'_>) -> Py<PyConfig> {
+        self.config.clone_ref(py)
+    }
+
+    /// Whether every call is timed.
+    #[getter]
+    fn timed(&self) -> bool {
+        self.timed
+    }
+
     /// A clock reading, in nanoseconds.
     fn now_ns(&self, py: Python<'_>) -> PyResult<u64> {
         self.clock.read(py)
     }
 
-    /// `acquire` for the package's own wrappers (coroutines, `with` blocks): when the breaker
-    /// needs no start time, the permit as a plain int, so a guarded call allocates no permit
-    /// object; otherwise a `Permit`. Not public API.
-    fn _enter(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(p) = self.acquire_untimed() {
-            let raw = p.to_raw();
-            let bits = u64::from(raw.generation) | (u64::from(raw.kind) << 32);
-            return Ok(bits.into_pyobject(py)?.into_any().unbind());
-        }
-        Ok(Bound::new(py, self.acquire(py, None)?)?.into_any().unbind())
-    }
-
-    /// Record a success for a token from `_enter`. Not public API.
-    fn _leave(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (p, start) = self.untoken(py, token)?;
-        self.finish(py, p, start, Outcome::Success)
-    }
-
-    /// Record the exception a call raised, classified, for a token from `_enter`. Not public
-    /// API.
-    fn _leave_exception(
-        &self,
-        py: Python<'_>,
-        token: &Bound<'_, PyAny>,
-        exc: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let (p, start) = self.untoken(py, token)?;
-        let (outcome, err) = self.classify_raised(py, exc);
-        self.finish(py, p, start, outcome)?;
-        err.map_or(Ok(()), Err)
-    }
-
     /// A permit, or `CircuitOpenError`.
     #[pyo3(signature = (now = None))]
     fn acquire(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Permit> {
-        if now.is_none()
-            && let Some(p) = self.acquire_untimed()
-        {
-            // No start time: it only ever feeds a duration, which nothing reads when untimed.
-            return Ok(Permit { raw: p.to_raw(), started_ns: None, used: AtomicBool::new(false) });
+        if now.is_none() {
+            let (p, start) = self.acquire_inner(py)?;
+            return Ok(Permit::new(&p, start));
         }
         let now = self.now(py, now)?;
         match self.inner.try_acquire(now) {
             Ok(p) => {
-                let t = p.transition();
-                let permit =
-                    Permit { raw: p.to_raw(), started_ns: Some(now), used: AtomicBool::new(false) };
-                self.dispatch(py, t);
-                Ok(permit)
+                self.on_transition(py, p.transition(), None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "before_call", None, None);
+                }
+                Ok(Permit::new(&p, Some(now)))
             }
             Err(r) => {
-                self.dispatch(py, r.transition);
-                Err(self.open_error(py, &r))
+                self.on_transition(py, r.transition, None, false);
+                let err = self.open_error(py, &r);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "not_permitted", None, Some(err.value(py).as_any()));
+                }
+                Err(err)
             }
         }
     }
 
-    /// Record a permit's outcome: 0 success, 1 failure, 2 ignored. `duration_ns` defaults to
-    /// the time since the permit was issued.
-    #[pyo3(signature = (permit, outcome, duration_ns = None, now = None))]
+    /// Record a permit's outcome: 0 success, 1 failure, 2 ignored. `duration` (seconds or a
+    /// timedelta) defaults to the time since the permit was issued, when it was timed.
+    #[pyo3(signature = (permit, outcome, duration = None, now = None, exc = None))]
     fn record(
         &self,
         py: Python<'_>,
         permit: &Permit,
         outcome: u8,
-        duration_ns: Option<u64>,
+        duration: Option<&Bound<'_, PyAny>>,
         now: Option<u64>,
+        exc: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let outcome = match outcome {
-            0 => Outcome::Success,
-            1 => Outcome::Failure,
-            2 => Outcome::Ignored,
-            _ => return Err(PyValueError::new_err("outcome: expected 0, 1 or 2")),
+        let outcome = outcome_from(outcome)?;
+        let duration = match duration {
+            Some(d) if !d.is_none() => Some(seconds_to_ns("duration", d, ">= 0")?),
+            _ => None,
         };
         let p = self.take(py, permit)?;
         let now = self.now(py, now)?;
-        let duration =
-            duration_ns.unwrap_or_else(|| now.saturating_sub(permit.started_ns.unwrap_or(now)));
-        let t = self.inner.record_timed(p, outcome, duration, now);
-        self.dispatch(py, t);
-        Ok(())
+        let duration = duration.or_else(|| permit.started_ns.map(|s| now.saturating_sub(s)));
+        self.finish(py, p, permit.started_ns, outcome, exc, duration, Some(now))
+    }
+
+    /// Record a permit whose call returned `result` (a failure when `failure_when(result)`).
+    fn record_result(&self, py: Python<'_>, permit: &Permit, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        let p = self.take(py, permit)?;
+        let (outcome, err) = self.classify_result(py, result);
+        self.finish(py, p, permit.started_ns, outcome, None, None, None)?;
+        err.map_or(Ok(()), Err)
     }
 
     /// Record a permit whose call raised `exc`, classified by `failure_on` / `ignore`.
-    fn record_exception(
-        &self,
-        py: Python<'_>,
-        permit: &Permit,
-        exc: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn record_exception(&self, py: Python<'_>, permit: &Permit, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         let p = self.take(py, permit)?;
         let (outcome, err) = self.classify_raised(py, exc);
-        self.finish(py, p, permit.started_ns, outcome)?;
+        self.finish(py, p, permit.started_ns, outcome, Some(exc), None, None)?;
         err.map_or(Ok(()), Err)
     }
 
@@ -535,42 +593,77 @@ impl NativeBreaker {
         self.guarded_call(py, func, args, kwargs)
     }
 
-    /// (state, generation, calls, successes, failures, slow_calls, failure_rate,
-    /// slow_call_rate, rejected, stale, time_until_half_open_ns, open_ns)
+    /// A `Metrics` snapshot, read at one instant.
     #[pyo3(signature = (now = None))]
-    fn snapshot(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Snapshot> {
-        let m = self.inner.snapshot(self.now(py, now)?);
-        Ok((
-            m.state as u8,
-            m.generation,
-            m.calls,
-            m.successes,
-            m.failures,
-            m.slow_calls,
-            m.failure_rate,
-            m.slow_call_rate,
-            m.rejected,
-            m.stale,
-            m.time_until_half_open_ns,
-            m.open_ns,
-        ))
+    fn metrics(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Py<PyAny>> {
+        let now = self.now(py, now)?;
+        let m = self.inner.snapshot(now);
+        let ty = types::get(py);
+        let t = &self.totals;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let in_state = PyDict::new(py);
+        let st = &self.state_time;
+        let current = st.current.load(Ordering::Acquire);
+        let since = st.since_ns.load(Ordering::Acquire);
+        for (i, a) in st.in_state_ns.iter().enumerate() {
+            let mut ns = load(a);
+            if i == usize::from(current) {
+                ns = ns.saturating_add(now.saturating_sub(since));
+            }
+            in_state.set_item(types::state(py, i as u8), ns as f64 / 1e9)?;
+        }
+        let sums = PyDict::new(py);
+        let counts = PyDict::new(py);
+        for (i, name) in OUTCOME_NAMES.iter().enumerate() {
+            sums.set_item(*name, load(&t.duration_sum_ns[i]) as f64 / 1e9)?;
+            counts.set_item(*name, load(&t.duration_count[i]))?;
+        }
+        let (s, f, ig) = (load(&t.outcomes[0]), load(&t.outcomes[1]), load(&t.outcomes[2]));
+        let totals = ty.totals.call1(
+            py,
+            (s + f + ig, s, f, ig, load(&t.slow), m.rejected, m.stale, in_state, sums, counts),
+        )?;
+        let fields: [Py<PyAny>; 13] = [
+            types::state(py, m.state as u8),
+            m.generation.into_pyobject(py)?.into_any().unbind(),
+            m.calls.into_pyobject(py)?.into_any().unbind(),
+            m.successes.into_pyobject(py)?.into_any().unbind(),
+            m.failures.into_pyobject(py)?.into_any().unbind(),
+            m.slow_calls.into_pyobject(py)?.into_any().unbind(),
+            m.failure_rate.into_pyobject(py)?.into_any().unbind(),
+            m.slow_call_rate.into_pyobject(py)?.into_any().unbind(),
+            m.rejected.into_pyobject(py)?.into_any().unbind(),
+            m.stale.into_pyobject(py)?.into_any().unbind(),
+            m.time_until_half_open_ns.map(|ns| ns as f64 / 1e9).into_pyobject(py)?.into_any().unbind(),
+            (m.open_ns as f64 / 1e9).into_pyobject(py)?.into_any().unbind(),
+            totals,
+        ];
+        ty.metrics.call1(py, PyTuple::new(py, fields)?)
     }
 
-    /// The state the next acquire would find.
+    /// Cumulative (successes, failures, ignored) since creation, without building `Metrics`.
+    fn outcome_totals(&self) -> Counts {
+        let t = &self.totals;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (load(&t.outcomes[0]), load(&t.outcomes[1]), load(&t.outcomes[2]))
+    }
+
+    /// The `State` the next acquire would find.
     #[pyo3(signature = (now = None))]
-    fn state(&self, py: Python<'_>, now: Option<u64>) -> PyResult<u8> {
-        Ok(self.inner.state(self.now(py, now)?) as u8)
+    fn state(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Py<PyAny>> {
+        Ok(types::state(py, self.inner.state(self.now(py, now)?) as u8))
     }
 
     /// Manual operations: `op` is trip, force_open, disable, metrics_only or reset. Returns the
-    /// transition (not dispatched: the caller adds its note and dispatches).
-    #[pyo3(signature = (op, now = None))]
+    /// `Transition` (delivered to the listeners with `note`), or `None` when nothing changed.
+    #[pyo3(signature = (op, note = None, now = None))]
     fn manual(
         &self,
         py: Python<'_>,
         op: &str,
+        note: Option<&str>,
         now: Option<u64>,
-    ) -> PyResult<Option<NativeTransition>> {
+    ) -> PyResult<Option<Py<PyAny>>> {
         let now = self.now(py, now)?;
         let t = match op {
             "trip" => self.inner.trip(now),
@@ -580,6 +673,6 @@ impl NativeBreaker {
             "reset" => self.inner.reset(now),
             _ => return Err(PyValueError::new_err(format!("op: unknown operation {op:?}"))),
         };
-        Ok(t.map(NativeTransition::from))
+        Ok(self.on_transition(py, t, note, true))
     }
 }

@@ -34,6 +34,12 @@ impl Guarded {
         self.breaker.get().guarded_call(py, self.func.bind(py), args, kwargs)
     }
 
+    /// Pickle by reference: the module-level name the function is defined under (as a plain
+    /// function pickles), so a decorated function crosses to worker processes.
+    fn __reduce__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        Ok(slf.getattr("__qualname__")?.unbind())
+    }
+
     /// Bind to an instance like a plain function would.
     fn __get__(
         slf: Bound<'_, Self>,

@@ -186,16 +186,18 @@ def test_coroutine_wrapper_records_timed_and_untimed_calls() -> None:
     assert (t.successes, t.failures, t.slow_calls) == (1, 1, 1), "the timed path measured the 2 s call"
 
 
-def test_wrapper_tokens_are_checked() -> None:
+def test_permits_are_checked() -> None:
     cb = ringbreaker.CircuitBreaker("tokens")
-    native = cb._cb
-    with pytest.raises(ValueError, match="token"):
-        native._leave(1 << 40)
-    with pytest.raises(TypeError):
-        native._leave("not a token")  # type: ignore[arg-type]
     other = ringbreaker.CircuitBreaker("other", slow_call_duration=1.0)
     with pytest.raises(ringbreaker.ForeignPermitError):
-        native._leave(other._cb._enter())
+        cb.record(other.try_acquire(), True)
+    with pytest.raises(TypeError):
+        cb.record("not a permit", True)  # type: ignore[arg-type]
+    p = cb.try_acquire()
+    cb.record(p, True)
+    with pytest.raises(ringbreaker.PermitReusedError, match="already recorded"):
+        cb.record(p, False)
+    assert cb.metrics().totals.calls == 1
 
 
 def test_decorated_coroutine_function_is_still_one() -> None:

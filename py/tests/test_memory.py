@@ -36,7 +36,7 @@ def test_a_million_rejections_do_not_grow_memory() -> None:
     assert cb.metrics().rejected == 1_010_000
 
 
-def test_registered_breaker_is_collected() -> None:
+def test_removed_breaker_is_collected() -> None:
     registry = ringbreaker.Registry()
     cb = registry.create("ephemeral", minimum_calls=1)
     ref = weakref.ref(cb)
@@ -50,6 +50,9 @@ def test_registered_breaker_is_collected() -> None:
     assert f() == 1
     assert "ephemeral" in registry
     del cb, f
+    gc.collect()
+    assert ref() is not None, "the registry holds its breakers strongly"
+    assert registry.remove("ephemeral") is ref()
     gc.collect()
     assert ref() is None
     assert "ephemeral" not in registry

@@ -77,7 +77,10 @@ def test_bad_record_arguments() -> None:
 
 
 def test_clock_returning_garbage_is_a_type_error() -> None:
-    cb = ringbreaker.CircuitBreaker("c", clock=lambda: "soon")  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match="clock"):
+        ringbreaker.CircuitBreaker("c", clock=lambda: "soon")  # type: ignore[arg-type,return-value]
+    ticks = iter([5, -1])
+    cb = ringbreaker.CircuitBreaker("d", clock=lambda: next(ticks))
     with pytest.raises(TypeError, match="clock"):
         cb.try_acquire()
 

@@ -7,28 +7,47 @@ managers, asyncio support, listeners and a registry. See :class:`CircuitBreaker`
 from __future__ import annotations
 
 from . import _native
-from ._breaker import CircuitBreaker, Subscription, _dispatch
-from ._registry import Registry
-from ._types import CircuitOpenError, Error, ForeignPermitError, Metrics, State, Transition
+from ._breaker import NO_FALLBACK, CircuitBreaker, Config, Subscription
+from ._registry import Registry, get_or_create, registry
+from ._types import (
+    CallEvent,
+    CircuitOpenError,
+    CircuitTimeoutError,
+    ConfigError,
+    Error,
+    ForeignPermitError,
+    Metrics,
+    PermitReusedError,
+    State,
+    Totals,
+    Transition,
+)
 
 ManualClock = _native.ManualClock
 Permit = _native.Permit
 now_ns = _native.now_ns
 __version__: str = _native.VERSION
 
-_native.set_hooks(CircuitOpenError, ForeignPermitError, _dispatch)
-
 __all__ = [
+    "NO_FALLBACK",
+    "CallEvent",
     "CircuitBreaker",
     "CircuitOpenError",
+    "CircuitTimeoutError",
+    "Config",
+    "ConfigError",
     "Error",
     "ForeignPermitError",
     "ManualClock",
     "Metrics",
     "Permit",
+    "PermitReusedError",
     "Registry",
     "State",
     "Subscription",
+    "Totals",
     "Transition",
+    "get_or_create",
     "now_ns",
+    "registry",
 ]
