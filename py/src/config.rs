@@ -70,7 +70,7 @@ pub fn seconds_to_ns(param: &str, v: &Bound<'_, PyAny>, range: &str) -> PyResult
     };
     let ns = (f * 1e9).round();
     if !(ns >= 0.0 && ns < 18_446_744_073_709_551_616.0) {
-        return Err(out_of_range(format!("{f}")));
+        return Err(out_of_range(format!("{f:?}")));
     }
     Ok(ns as u64)
 }
@@ -123,16 +123,16 @@ fn core_error(py: Python<'_>, e: &ConfigError) -> PyErr {
         ConfigError::WindowNotDivisible { window_ns, buckets } => (
             "window",
             format!(
-                "window ({} s) must split into buckets ({buckets}) of a whole number of \
+                "window ({:?} s) must split into buckets ({buckets}) of a whole number of \
                  nanoseconds each; choose a window that is a multiple of {buckets} ns",
                 secs(window_ns)
             ),
         ),
         ConfigError::FailureRate(v) => {
-            ("failure_rate", format!("failure_rate must be a number in 0.0..=1.0, got {v}"))
+            ("failure_rate", format!("failure_rate must be a number in 0.0..=1.0, got {v:?}"))
         }
         ConfigError::SlowCallRate(v) => {
-            ("slow_call_rate", format!("slow_call_rate must be a number in 0.0..=1.0, got {v}"))
+            ("slow_call_rate", format!("slow_call_rate must be a number in 0.0..=1.0, got {v:?}"))
         }
         ConfigError::ZeroSlowCallDuration => (
             "slow_call_duration",
@@ -150,14 +150,14 @@ fn core_error(py: Python<'_>, e: &ConfigError) -> PyErr {
         ConfigError::MaxOpenBelowOpen { open_ns, max_open_ns } => (
             "max_open_duration",
             format!(
-                "max_open_duration ({} s) must be >= open_duration ({} s), or None",
+                "max_open_duration ({:?} s) must be >= open_duration ({:?} s), or None",
                 secs(max_open_ns),
                 secs(open_ns)
             ),
         ),
         ConfigError::BackoffMultiplier(v) => (
             "backoff_multiplier",
-            format!("backoff_multiplier must be a finite number >= 1.0, got {v}"),
+            format!("backoff_multiplier must be a finite number >= 1.0, got {v:?}"),
         ),
         _ => {
             let param = python_name(e.field());
@@ -321,11 +321,11 @@ impl PyConfig {
 
     fn __repr__(&self) -> String {
         let c = &self.cfg;
-        let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), |v| format!("{v}"));
+        let opt = |v: Option<f64>| v.map_or_else(|| "None".to_owned(), |v| format!("{v:?}"));
         format!(
-            "Config(window={}, buckets={}, failure_rate={}, minimum_calls={}, consecutive_failures={}, \
-             slow_call_duration={}, slow_call_rate={}, open_duration={}, max_open_duration={}, \
-             backoff_multiplier={}, half_open_permits={}, half_open_timeout={})",
+            "Config(window={:?}, buckets={}, failure_rate={:?}, minimum_calls={}, consecutive_failures={}, \
+             slow_call_duration={}, slow_call_rate={:?}, open_duration={:?}, max_open_duration={}, \
+             backoff_multiplier={:?}, half_open_permits={}, half_open_timeout={:?})",
             self.window(),
             c.buckets(),
             c.failure_rate(),
