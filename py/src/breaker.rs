@@ -623,10 +623,10 @@ impl NativeBreaker {
             py,
             (s + f + ig, s, f, ig, load(&t.slow), m.rejected, m.stale, in_state, sums, counts),
         )?;
-        // The state as `state(now)` reads it at the same instant, so `cb.state` and
-        // `cb.metrics().state` agree.
+        // The core's snapshot as it is: the core makes `snapshot(now).state` agree with
+        // `state(now)`.
         let fields: [Py<PyAny>; 13] = [
-            types::state(py, self.inner.state(now) as u8),
+            types::state(py, m.state as u8),
             m.generation.into_pyobject(py)?.into_any().unbind(),
             m.calls.into_pyobject(py)?.into_any().unbind(),
             m.successes.into_pyobject(py)?.into_any().unbind(),
