@@ -97,7 +97,9 @@ class Model:
             return None, [self.go(State.OPEN, "half_open_timeout", now)]
         return None, []
 
-    def record(self, permit: tuple[int, int], success: bool | None, dur: int, now: int) -> list[tuple[State, State, int, int, str]]:
+    def record(
+        self, permit: tuple[int, int], success: bool | None, dur: int, now: int
+    ) -> list[tuple[State, State, int, int, str]]:
         gen, _kind = permit
         if gen != self.generation:
             self.stale += 1

@@ -95,8 +95,9 @@ def test_with_block_records_and_reraises() -> None:
 
 
 def test_classification_order() -> None:
-    cb, _ = breaker(failure_on=(ConnectionError, lambda e: getattr(e, "status", 0) >= 500),
-                    ignore=(KeyError,), minimum_calls=1000)
+    cb, _ = breaker(
+        failure_on=(ConnectionError, lambda e: getattr(e, "status", 0) >= 500), ignore=(KeyError,), minimum_calls=1000
+    )
 
     class HttpError(Exception):
         def __init__(self, status: int) -> None:

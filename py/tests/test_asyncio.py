@@ -11,7 +11,12 @@ import ringbreaker
 
 def make(permits: int, clock: ringbreaker.ManualClock, **kw: object) -> ringbreaker.CircuitBreaker:
     return ringbreaker.CircuitBreaker(
-        "async", minimum_calls=1, open_duration=5.0, half_open_permits=permits, clock=clock, **kw  # type: ignore[arg-type]
+        "async",
+        minimum_calls=1,
+        open_duration=5.0,
+        half_open_permits=permits,
+        clock=clock,
+        **kw,  # type: ignore[arg-type]
     )
 
 

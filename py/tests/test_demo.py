@@ -10,8 +10,9 @@ DEMO = Path(__file__).parents[1] / "demo"
 
 
 def test_demo_replays_every_episode_of_the_synthetic_day() -> None:
-    out = subprocess.run([sys.executable, str(DEMO / "trading_day.py")], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(DEMO / "trading_day.py")], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "SYNTHETIC" in out
     for line in [
         "10:00:00  TRIP      vix                REDUCE  VIX 30.50 >= 30",

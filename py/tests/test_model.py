@@ -8,11 +8,17 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-
-import ringbreaker
 from model import Model, Params
 
-REASON_OF_OP = {"trip": "trip", "force_open": "force_open", "disable": "disable", "metrics_only": "metrics_only", "reset": "reset"}
+import ringbreaker
+
+REASON_OF_OP = {
+    "trip": "trip",
+    "force_open": "force_open",
+    "disable": "disable",
+    "metrics_only": "metrics_only",
+    "reset": "reset",
+}
 
 
 @st.composite
@@ -110,9 +116,19 @@ class BreakerMachine(RuleBasedStateMachine):
         if not hasattr(self, "model"):
             return
         m = self.cb.metrics()
-        got = (m.state, m.generation, m.calls, m.successes, m.failures, m.slow_calls, m.failure_rate,
-               m.slow_call_rate, m.rejected, m.stale,
-               None if m.time_until_half_open is None else round(m.time_until_half_open * 1e9))
+        got = (
+            m.state,
+            m.generation,
+            m.calls,
+            m.successes,
+            m.failures,
+            m.slow_calls,
+            m.failure_rate,
+            m.slow_call_rate,
+            m.rejected,
+            m.stale,
+            None if m.time_until_half_open is None else round(m.time_until_half_open * 1e9),
+        )
         assert got == self.model.metrics(self.now())
 
 

@@ -91,14 +91,16 @@ def _matchers(name: str, value: object) -> tuple[ExceptionMatcher, ...]:
     if isinstance(value, type) or callable(value):
         return (cast(ExceptionMatcher, value),)
     if not isinstance(value, tuple | list):
-        raise TypeError(f"{name} must be an exception type, a predicate, or a tuple of them, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an exception type, a predicate, or a tuple of them, got {type(value).__name__}"
+        )
     return tuple(value)
 
 
 def _is_async_callable(fn: object) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
 class _AsyncListener:
@@ -247,7 +249,16 @@ class CircuitBreaker:
     :meth:`call_async`, or explicitly with :meth:`try_acquire` and :meth:`record`.
     """
 
-    __slots__ = ("_cb", "_listeners", "_call_hooks", "_options", "_timeout", "_fallback", "_fallback_on_failure", "__weakref__")
+    __slots__ = (
+        "_cb",
+        "_listeners",
+        "_call_hooks",
+        "_options",
+        "_timeout",
+        "_fallback",
+        "_fallback_on_failure",
+        "__weakref__",
+    )
 
     _cb: _native.NativeBreaker
 
@@ -279,7 +290,7 @@ class CircuitBreaker:
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
-        cfg_kwargs = {
+        cfg_kwargs: dict[str, Any] = {
             "window": window,
             "buckets": buckets,
             "failure_rate": failure_rate,
@@ -548,7 +559,11 @@ class CircuitBreaker:
         plain = self._fallback is NO_FALLBACK
 
         if plain and self._timeout is None:
-            acquire, record_result, record_exception = self._cb.acquire, self._cb.record_result, self._cb.record_exception
+            acquire, record_result, record_exception = (
+                self._cb.acquire,
+                self._cb.record_result,
+                self._cb.record_exception,
+            )
 
             @functools.wraps(fn)
             async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -673,7 +688,9 @@ class CircuitBreaker:
     def __enter__(self) -> CircuitBreaker:
         return self._enter_block(sys._getframe(1))
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> None:
         self._exit_block(exc, sys._getframe(1))
 
     async def __aenter__(self) -> CircuitBreaker:
@@ -705,4 +722,3 @@ class CircuitBreaker:
     def reset(self, reason: str | None = None) -> Transition | None:
         """Closed, with a fresh window and the base open duration."""
         return self._cb.manual("reset", reason)
-
