@@ -28,6 +28,26 @@ Permit = _native.Permit
 now_ns = _native.now_ns
 __version__: str = _native.VERSION
 
+# Public classes print, and pickle, as ``ringbreaker.X``.
+for _cls in (
+    CallEvent,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitTimeoutError,
+    ConfigError,
+    Error,
+    ForeignPermitError,
+    Metrics,
+    PermitReusedError,
+    Registry,
+    State,
+    Subscription,
+    Totals,
+    Transition,
+):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "NO_FALLBACK",
     "CallEvent",
