@@ -73,3 +73,32 @@ def test_guarded_calls_do_not_serialise() -> None:
     # serialised, two threads would take ~2x one; concurrent, about 1x
     assert two < one * 1.6, f"one thread {one:.3f}s, two threads {two:.3f}s"
     assert cb.metrics().successes == 300
+
+
+def test_a_permit_records_once_across_threads() -> None:
+    cb = ringbreaker.CircuitBreaker("once", window=3600.0)
+    rounds, racers = 200, 4
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    for _ in range(rounds):
+        permit = cb.try_acquire()
+        barrier = threading.Barrier(racers)
+
+        def race(p: ringbreaker.Permit = permit, b: threading.Barrier = barrier) -> None:
+            b.wait()
+            try:
+                cb.record(p, True)
+                result = "recorded"
+            except ringbreaker.PermitReusedError:
+                result = "reused"
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=race) for _ in range(racers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert outcomes.count("recorded") == rounds
+    assert outcomes.count("reused") == rounds * (racers - 1)
+    assert cb.metrics().totals.successes == rounds
