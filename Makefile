@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 PYTHON ?= python3
 
 
-.PHONY: py-develop py-test py-lint
+.PHONY: py-develop py-test py-lint py-wheel
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
 .PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
@@ -189,6 +189,13 @@ $(VENV)/.dev-installed: py/requirements-dev.txt
 
 py-develop: $(VENV)/.dev-installed
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q -m py/Cargo.toml
+
+# Release wheel (manylinux2014: glibc 2.17+) and sdist in target/wheels, each with the licence
+# files; zig comes from the `ziglang` package in .venv.
+py-wheel: py-develop
+	$(VPY) -m pip install -q ziglang==0.17.0
+	cd py && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ../$(VENV)/bin/maturin build --release --zig -o ../target/wheels
+	cd py && ../$(VENV)/bin/maturin sdist -o ../target/wheels
 
 py-test: py-develop
 	$(VPY) -m pytest py/tests
