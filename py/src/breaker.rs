@@ -75,7 +75,7 @@ impl Classifier {
 
 /// Permission to make one call; record it exactly once (a second record raises
 /// `PermitReusedError`, from any thread).
-#[pyclass(frozen, module = "ringbreaker._native")]
+#[pyclass(frozen, freelist = 64, module = "ringbreaker._native")]
 pub struct Permit {
     raw: RawPermit,
     /// `None` when the breaker issued it without reading the clock.
@@ -558,6 +558,12 @@ impl NativeBreaker {
         let now = self.now(py, now)?;
         let duration = duration.or_else(|| permit.started_ns.map(|s| now.saturating_sub(s)));
         self.finish(py, p, permit.started_ns, outcome, exc, duration, Some(now))
+    }
+
+    /// Record a success for a permit (a `with` block or generator that finished).
+    fn record_success(&self, py: Python<'_>, permit: &Permit) -> PyResult<()> {
+        let p = self.take(py, permit)?;
+        self.finish(py, p, permit.started_ns, Outcome::Success, None, None, None)
     }
 
     /// Record a permit whose call returned `result` (a failure when `failure_when(result)`).

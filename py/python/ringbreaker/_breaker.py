@@ -613,7 +613,7 @@ class CircuitBreaker:
             except BaseException as exc:
                 cb.record_exception(permit, exc)
                 raise
-            cb.record(permit, 0)
+            cb.record_success(permit)
 
         return guarded
 
@@ -629,17 +629,12 @@ class CircuitBreaker:
             except BaseException as exc:
                 cb.record_exception(permit, exc)
                 raise
-            cb.record(permit, 0)
+            cb.record_success(permit)
             return result
 
         return guarded
 
     # -- context managers ------------------------------------------------------------------
-
-    def _enter_block(self, frame: types.FrameType | None) -> CircuitBreaker:
-        permit = self._cb.acquire()
-        _ACTIVE.set((self, permit, frame, _ACTIVE.get()))
-        return self
 
     def _exit_block(self, exc: BaseException | None, frame: types.FrameType | None) -> None:
         node = _ACTIVE.get()
@@ -681,20 +676,34 @@ class CircuitBreaker:
 
     def _finish_block(self, permit: _native.Permit, exc: BaseException | None) -> None:
         if exc is None:
-            self._cb.record(permit, 0)
+            self._cb.record_success(permit)
         else:
             self._cb.record_exception(permit, exc)
 
+    # The block's permit waits on a per-context stack, tagged with the frame that entered the
+    # block; the exit from that frame takes it (the common case, inlined), wherever it is.
+
     def __enter__(self) -> CircuitBreaker:
-        return self._enter_block(sys._getframe(1))
+        _ACTIVE.set((self, self._cb.acquire(), sys._getframe(1), _ACTIVE.get()))
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
     ) -> None:
-        self._exit_block(exc, sys._getframe(1))
+        node = _ACTIVE.get()
+        frame = sys._getframe(1)
+        if node is not None and node[0] is self and node[2] is frame:
+            _ACTIVE.set(node[3])
+            if exc is None:
+                self._cb.record_success(node[1])
+            else:
+                self._cb.record_exception(node[1], exc)
+            return
+        self._exit_block(exc, frame)
 
     async def __aenter__(self) -> CircuitBreaker:
-        return self._enter_block(sys._getframe(1))
+        _ACTIVE.set((self, self._cb.acquire(), sys._getframe(1), _ACTIVE.get()))
+        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
