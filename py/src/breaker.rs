@@ -220,14 +220,27 @@ impl NativeBreaker {
         };
         for listener in listeners.to_tuple().iter() {
             if let Err(e) = listener.call1((value.clone_ref(py),)) {
-                self.log_error(py, "ringbreaker listener %r raised on %s", &listener, value.bind(py), e);
+                self.log_error(
+                    py,
+                    "ringbreaker listener %r raised on %s",
+                    &listener,
+                    value.bind(py),
+                    e,
+                );
             }
         }
         Some(value)
     }
 
     /// Log a listener's or hook's error on the `ringbreaker` logger; never raises.
-    fn log_error(&self, py: Python<'_>, msg: &str, who: &Bound<'_, PyAny>, what: &Bound<'_, PyAny>, e: PyErr) {
+    fn log_error(
+        &self,
+        py: Python<'_>,
+        msg: &str,
+        who: &Bound<'_, PyAny>,
+        what: &Bound<'_, PyAny>,
+        e: PyErr,
+    ) {
         let logger = types::get(py).logger.bind(py);
         let kwargs = PyDict::new(py);
         let logged = kwargs
@@ -239,12 +252,18 @@ impl NativeBreaker {
     }
 
     /// Deliver a per-call event to the hooks (callers check `has_call_hooks` first).
-    fn emit(&self, py: Python<'_>, kind: &str, duration_ns: Option<u64>, exc: Option<&Bound<'_, PyAny>>) {
+    fn emit(
+        &self,
+        py: Python<'_>,
+        kind: &str,
+        duration_ns: Option<u64>,
+        exc: Option<&Bound<'_, PyAny>>,
+    ) {
         let hooks = self.call_hooks.bind(py).to_tuple();
-        let event = match types::get(py).call_event.call1(
-            py,
-            (self.name.clone_ref(py), kind, duration_ns.map(|ns| ns as f64 / 1e9), exc),
-        ) {
+        let event = match types::get(py)
+            .call_event
+            .call1(py, (self.name.clone_ref(py), kind, duration_ns.map(|ns| ns as f64 / 1e9), exc))
+        {
             Ok(v) => v,
             Err(e) => {
                 e.write_unraisable(py, None);
@@ -253,7 +272,13 @@ impl NativeBreaker {
         };
         for hook in hooks.iter() {
             if let Err(e) = hook.call1((event.clone_ref(py),)) {
-                self.log_error(py, "ringbreaker call hook %r raised on %s", &hook, event.bind(py), e);
+                self.log_error(
+                    py,
+                    "ringbreaker call hook %r raised on %s",
+                    &hook,
+                    event.bind(py),
+                    e,
+                );
             }
         }
     }
@@ -315,7 +340,8 @@ impl NativeBreaker {
             Some(n) => n,
             None => self.clock.read(py)?,
         };
-        let duration = duration.or_else(|| if self.timed { start.map(|s| now.saturating_sub(s)) } else { None });
+        let duration = duration
+            .or_else(|| if self.timed { start.map(|s| now.saturating_sub(s)) } else { None });
         let t = match duration {
             Some(d) => self.inner.record_timed(p, outcome, d, now),
             None => self.inner.record(p, outcome, now),
@@ -350,7 +376,11 @@ impl NativeBreaker {
     }
 
     /// How a returned value is recorded: a failure when `failure_when(result)` is true.
-    fn classify_result(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> (Outcome, Option<PyErr>) {
+    fn classify_result(
+        &self,
+        py: Python<'_>,
+        result: &Bound<'_, PyAny>,
+    ) -> (Outcome, Option<PyErr>) {
         let Some(pred) = &self.classifier.failure_when else { return (Outcome::Success, None) };
         match pred.bind(py).call1((result,)).and_then(|v| v.is_truthy()) {
             Ok(true) => (Outcome::Failure, None),
@@ -379,7 +409,8 @@ impl NativeBreaker {
                 ),
             ));
         }
-        ringbreaker::Permit::from_raw(permit.raw).ok_or_else(|| PyValueError::new_err("permit: invalid"))
+        ringbreaker::Permit::from_raw(permit.raw)
+            .ok_or_else(|| PyValueError::new_err("permit: invalid"))
     }
 
     fn now(&self, py: Python<'_>, now: Option<u64>) -> PyResult<u64> {
@@ -567,7 +598,12 @@ impl NativeBreaker {
     }
 
     /// Record a permit whose call returned `result` (a failure when `failure_when(result)`).
-    fn record_result(&self, py: Python<'_>, permit: &Permit, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn record_result(
+        &self,
+        py: Python<'_>,
+        permit: &Permit,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let p = self.take(py, permit)?;
         let (outcome, err) = self.classify_result(py, result);
         self.finish(py, p, permit.started_ns, outcome, None, None, None)?;
@@ -575,7 +611,12 @@ impl NativeBreaker {
     }
 
     /// Record a permit whose call raised `exc`, classified by `failure_on` / `ignore`.
-    fn record_exception(&self, py: Python<'_>, permit: &Permit, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn record_exception(
+        &self,
+        py: Python<'_>,
+        permit: &Permit,
+        exc: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let p = self.take(py, permit)?;
         let (outcome, err) = self.classify_raised(py, exc);
         self.finish(py, p, permit.started_ns, outcome, Some(exc), None, None)?;
@@ -642,7 +683,11 @@ impl NativeBreaker {
             m.slow_call_rate.into_pyobject(py)?.into_any().unbind(),
             m.rejected.into_pyobject(py)?.into_any().unbind(),
             m.stale.into_pyobject(py)?.into_any().unbind(),
-            m.time_until_half_open_ns.map(|ns| ns as f64 / 1e9).into_pyobject(py)?.into_any().unbind(),
+            m.time_until_half_open_ns
+                .map(|ns| ns as f64 / 1e9)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
             (m.open_ns as f64 / 1e9).into_pyobject(py)?.into_any().unbind(),
             totals,
         ];

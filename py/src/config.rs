@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 use ringbreaker::{Config, ConfigError, MAX_BUCKETS, MAX_HALF_OPEN_PERMITS};
 
 use crate::types;
@@ -37,7 +37,8 @@ pub fn seconds_to_ns(param: &str, v: &Bound<'_, PyAny>, range: &str) -> PyResult
         let secs: i128 = v.getattr("seconds")?.extract()?;
         let micros: i128 = v.getattr("microseconds")?.extract()?;
         let ns = ((days * 86_400 + secs) * 1_000_000 + micros) * 1_000;
-        return u64::try_from(ns).map_err(|_| out_of_range(v.str().map(|s| s.to_string()).unwrap_or_default()));
+        return u64::try_from(ns)
+            .map_err(|_| out_of_range(v.str().map(|s| s.to_string()).unwrap_or_default()));
     }
     if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(format!(
@@ -69,7 +70,7 @@ pub fn seconds_to_ns(param: &str, v: &Bound<'_, PyAny>, range: &str) -> PyResult
         }
     };
     let ns = (f * 1e9).round();
-    if !(ns >= 0.0 && ns < 18_446_744_073_709_551_616.0) {
+    if !(0.0..18_446_744_073_709_551_616.0).contains(&ns) {
         return Err(out_of_range(format!("{f:?}")));
     }
     Ok(ns as u64)
@@ -79,7 +80,11 @@ fn given<'py>(v: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
     v.filter(|v| !v.is_none()).cloned()
 }
 
-fn optional_seconds(param: &str, v: Option<&Bound<'_, PyAny>>, range: &str) -> PyResult<Option<u64>> {
+fn optional_seconds(
+    param: &str,
+    v: Option<&Bound<'_, PyAny>>,
+    range: &str,
+) -> PyResult<Option<u64>> {
     match v {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
@@ -95,14 +100,21 @@ fn int(param: &str, v: &Bound<'_, PyAny>, low: u32, high: u32) -> PyResult<u32> 
     }
     match v.extract::<i128>() {
         Ok(n) if (i128::from(low)..=i128::from(high)).contains(&n) => Ok(n as u32),
-        _ => Err(config_error(py, param, format!("{param} must be an int in {low}..={high}, got {v}"))),
+        _ => Err(config_error(
+            py,
+            param,
+            format!("{param} must be an int in {low}..={high}, got {v}"),
+        )),
     }
 }
 
 /// A float (int accepted); the core checks its range.
 fn number(param: &str, v: &Bound<'_, PyAny>, range: &str) -> PyResult<f64> {
     if v.is_instance_of::<PyBool>() || v.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err(format!("{param} must be a number {range}, got {}", type_name(v))));
+        return Err(PyTypeError::new_err(format!(
+            "{param} must be a number {range}, got {}",
+            type_name(v)
+        )));
     }
     v.call_method0("__float__").and_then(|f| f.extract::<f64>()).map_err(|_| {
         PyTypeError::new_err(format!("{param} must be a number {range}, got {}", type_name(v)))
@@ -242,7 +254,8 @@ impl PyConfig {
         if let Some(v) = given(open_duration) {
             b = b.open_ns(seconds_to_ns("open_duration", &v, ">= 0")?);
         }
-        let max_open = optional_seconds("max_open_duration", max_open_duration, ">= open_duration and")?;
+        let max_open =
+            optional_seconds("max_open_duration", max_open_duration, ">= open_duration and")?;
         if let Some(ns) = max_open {
             b = b.max_open_ns(ns);
         }
@@ -308,6 +321,28 @@ impl PyConfig {
     #[getter]
     fn half_open_timeout(&self) -> f64 {
         secs(self.cfg.half_open_timeout_ns())
+    }
+
+    /// Pickle as the keyword arguments that rebuild it (durations as float seconds: exact to
+    /// the nanosecond up to about 104 days).
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        let kw = PyDict::new(py);
+        kw.set_item("window", self.window())?;
+        kw.set_item("buckets", self.cfg.buckets())?;
+        kw.set_item("failure_rate", self.cfg.failure_rate())?;
+        kw.set_item("minimum_calls", self.cfg.minimum_calls())?;
+        kw.set_item("consecutive_failures", self.cfg.consecutive_failures())?;
+        kw.set_item("slow_call_duration", self.slow_call_duration())?;
+        kw.set_item("slow_call_rate", self.cfg.slow_call_rate())?;
+        kw.set_item("open_duration", self.open_duration())?;
+        kw.set_item("max_open_duration", self.max_open_duration())?;
+        kw.set_item("backoff_multiplier", self.cfg.backoff_multiplier())?;
+        kw.set_item("half_open_permits", self.cfg.half_open_permits())?;
+        kw.set_item("half_open_timeout", self.half_open_timeout())?;
+        Ok((PyTuple::empty(py), kw))
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

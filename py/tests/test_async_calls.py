@@ -22,13 +22,15 @@ async def boom() -> None:
     raise ConnectionError("down")
 
 
-def test_call_refuses_a_coroutine_function_before_acquiring() -> None:
+def test_call_refuses_a_coroutine_function() -> None:
     cb = breaker()
     with pytest.raises(TypeError, match="call_async"):
         cb.call(boom)
     with pytest.raises(TypeError, match="call_async"):
         cb.call(functools.partial(boom))
-    assert cb.metrics().totals.calls == 0
+    t = cb.metrics().totals
+    assert (t.successes, t.failures, t.ignored) == (0, 0, 2)  # not calls
+    assert cb.state is State.CLOSED
 
 
 def test_call_refuses_a_sync_callable_that_returns_an_awaitable() -> None:

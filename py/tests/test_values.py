@@ -134,6 +134,9 @@ def test_config_object_is_the_one_schema() -> None:
     assert cfg != ringbreaker.Config()
     assert hash(cfg) == hash(ringbreaker.Config(window=5.0, buckets=5, open_duration=2))
     assert "window=5.0" in repr(cfg)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    odd = ringbreaker.Config(window=0.000_000_01, buckets=10, half_open_timeout=3.000_000_001)
+    assert pickle.loads(pickle.dumps(odd)) == odd
     cb = ringbreaker.CircuitBreaker("cfg", config=cfg)
     assert cb.config == cfg
     with pytest.raises(TypeError, match="config"):

@@ -112,29 +112,27 @@ class _AsyncListener:
     def __init__(self, fn: Callable[[Any], Awaitable[object]], loop: asyncio.AbstractEventLoop) -> None:
         self.fn = fn
         self.loop = loop
-        self.tasks: set[asyncio.Future[object]] = set()
+        self.tasks: set[Any] = set()
 
-    def _done(self, fut: asyncio.Future[object]) -> None:
+    def _done(self, fut: Any) -> None:
         self.tasks.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            _log.error("ringbreaker async listener %r raised", self.fn, exc_info=fut.exception())
 
     def __call__(self, value: object) -> None:
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        fut: Any
         if running is not None:
-            task: asyncio.Future[object] = running.create_task(self._run(value))
+            fut = running.create_task(self._run(value))
         elif self.loop.is_running() and not self.loop.is_closed():
-            task = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._run(value), self.loop), loop=self.loop)
-            self.loop.call_soon_threadsafe(self.tasks.add, task)
-            return
+            fut = asyncio.run_coroutine_threadsafe(self._run(value), self.loop)
         else:
             _log.warning("ringbreaker async listener %r dropped %s: no event loop is running", self.fn, value)
             return
-        self.tasks.add(task)
-        task.add_done_callback(self._done)
+        # Held until done: the loop keeps only weak references to tasks.
+        self.tasks.add(fut)
+        fut.add_done_callback(self._done)
 
     async def _run(self, value: object) -> object:
         try:
@@ -455,14 +453,10 @@ class CircuitBreaker:
     def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` guarded, for synchronous callables.
 
-        An ``async def`` (or anything returning an awaitable) raises ``TypeError``: its outcome
-        is not known when it returns -- use ``await cb.call_async(fn, ...)``.
+        An ``async def`` (or anything returning an awaitable) raises ``TypeError`` and is
+        recorded as not a call: its outcome is not known when it returns -- use
+        ``await cb.call_async(fn, ...)``. The coroutine is closed unawaited.
         """
-        if _is_async_callable(fn):
-            raise TypeError(
-                f"{fn!r} is a coroutine function: use `await breaker.call_async(fn, ...)` "
-                "(call() would record the outcome before the coroutine runs)"
-            )
         if self._fallback is NO_FALLBACK:
             return self._cb.call(fn, *args, **kwargs)
         try:
