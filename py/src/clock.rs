@@ -30,14 +30,9 @@ impl ManualClock {
         self.ns.load(Ordering::Acquire)
     }
 
-    /// Move forward by `seconds` (finite, >= 0).
-    fn advance(&self, seconds: f64) -> PyResult<()> {
-        if !(seconds.is_finite() && seconds >= 0.0) {
-            return Err(PyValueError::new_err(format!(
-                "seconds must be a finite number >= 0, got {seconds}"
-            )));
-        }
-        self.advance_ns((seconds * 1e9).round() as u64)
+    /// Move forward by `seconds` (a number >= 0 or a `datetime.timedelta`).
+    fn advance(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.advance_ns(crate::config::seconds_to_ns("seconds", seconds, ">= 0")?)
     }
 
     /// Move forward by `ns` nanoseconds.

@@ -125,7 +125,10 @@ def test_timedelta_is_accepted_wherever_seconds_are() -> None:
     with pytest.raises(ringbreaker.ConfigError, match="window"):
         ringbreaker.CircuitBreaker("neg", window=td(seconds=-1))
     clock = ringbreaker.ManualClock()
-    clock.advance(1.0)
+    clock.advance(td(milliseconds=1500))
+    assert clock.now_ns == 1_500_000_000
+    with pytest.raises(ValueError, match="seconds must be >= 0"):
+        clock.advance(td(seconds=-1))
 
 
 def test_config_object_is_the_one_schema() -> None:
@@ -143,3 +146,25 @@ def test_config_object_is_the_one_schema() -> None:
         ringbreaker.CircuitBreaker("both", config=cfg, window=3.0)
     with pytest.raises(ringbreaker.ConfigError, match="buckets"):
         ringbreaker.Config(buckets=0)
+
+
+def test_retry_after_is_given_for_a_full_half_open() -> None:
+    # The core's number, passed through: the earliest lapse of the newest trial's lease.
+    clock = ringbreaker.ManualClock()
+    cb = ringbreaker.CircuitBreaker("lease", clock=clock, open_duration=1.0, half_open_timeout=2.0)
+    cb.trip()
+    with pytest.raises(ringbreaker.CircuitOpenError) as info:
+        cb.try_acquire()
+    assert (info.value.state, info.value.retry_after) == (State.OPEN, pytest.approx(1.0))
+    clock.advance(1.0)
+    trial = cb.try_acquire()
+    clock.advance(0.5)
+    with pytest.raises(ringbreaker.CircuitOpenError) as info:
+        cb.try_acquire()
+    assert info.value.state is State.HALF_OPEN
+    assert info.value.retry_after == pytest.approx(1.5)
+    cb.record(trial, True)
+    cb.force_open()
+    with pytest.raises(ringbreaker.CircuitOpenError) as info:
+        cb.try_acquire()
+    assert (info.value.state, info.value.retry_after) == (State.FORCED_OPEN, None)

@@ -206,7 +206,8 @@ class CircuitBreaker:
     - ``slow_call_duration=None`` -- a call at least this long is slow (None: off).
     - ``slow_call_rate=1.0`` -- trip when slow calls / calls reach this.
     - ``open_duration=5.0`` -- seconds OPEN before trial calls are let through (HALF_OPEN).
-    - ``max_open_duration=None`` -- cap for the open duration as it grows by the multiplier.
+    - ``max_open_duration=None`` -- cap for the open duration as it grows by the multiplier
+      (None: no cap).
     - ``backoff_multiplier=1.0`` -- each re-open multiplies the open duration by this (>= 1.0).
     - ``half_open_permits=1`` -- trial calls in HALF_OPEN; all must succeed to close.
     - ``half_open_timeout=None`` -- a trial permit not reported after this long lapses and
