@@ -216,3 +216,19 @@ def test_nested_with_blocks_of_two_breakers() -> None:
             with b:
                 raise ConnectionError
     assert a.state is State.OPEN and b.state is State.OPEN
+
+
+def test_async_with_block_exited_in_another_task_is_a_clear_error() -> None:
+    cb = ringbreaker.CircuitBreaker("tasks")
+
+    async def agen() -> AsyncIterator[int]:  # not decorated: the block is the user's own
+        async with cb:
+            yield 1
+
+    async def main() -> None:
+        g = agen()
+        assert await asyncio.create_task(g.__anext__()) == 1  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError, match="did not enter in this context"):
+            await asyncio.create_task(g.__anext__())  # type: ignore[arg-type]
+
+    asyncio.run(main())
