@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from . import _native
-from ._types import CallEvent, CircuitOpenError, CircuitTimeoutError, Metrics, State, Transition
+from ._types import CallEvent, CircuitOpenError, CircuitTimeoutError, ConfigError, Metrics, State, Transition
 
 _log = logging.getLogger("ringbreaker")
 
@@ -77,14 +77,8 @@ def _timeout_seconds(value: object) -> float | None:
     else:
         v = float(value)
     if not (v > 0 and math.isfinite(v)):
-        raise _types_config_error(f"timeout must be > 0 seconds and finite, or None, got {value}", "timeout")
+        raise ConfigError(f"timeout must be > 0 seconds and finite, or None, got {value}", "timeout")
     return v
-
-
-def _types_config_error(message: str, parameter: str) -> Exception:
-    from ._types import ConfigError
-
-    return ConfigError(message, parameter)
 
 
 def _matchers(name: str, value: object) -> tuple[ExceptionMatcher, ...]:
