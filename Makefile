@@ -194,7 +194,7 @@ py-develop: $(VENV)/.dev-installed
 # files; zig comes from the `ziglang` package in .venv.
 py-wheel: py-develop
 	$(VPY) -m pip install -q ziglang==0.17.0
-	cd py && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ../$(VENV)/bin/maturin build --release --zig -o ../target/wheels
+	cd py && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ../$(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 -o ../target/wheels
 	cd py && ../$(VENV)/bin/maturin sdist -o ../target/wheels
 
 py-test: py-develop
