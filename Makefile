@@ -116,7 +116,7 @@ CTEST_SRC := ffi-c/tests/c
 CTEST_OUT := target/ctest
 FFI_LIB := target/debug/libringbreaker_ffi.a
 C_LDLIBS := $(FFI_LIB) -lpthread -ldl -lm
-C_TESTS := test_api test_threads
+C_TESTS := test_api test_threads test_contract
 
 $(CBINDGEN):
 	$(CARGO) install --locked --root target/tools cbindgen --version $(CBINDGEN_VERSION)

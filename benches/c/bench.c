@@ -37,7 +37,7 @@ int main(void) {
             rb_permit p;
             now++;
             if (rb_try_acquire(b, now, &p, NULL) != RB_OK ||
-                rb_record(b, p, RB_SUCCESS, 0, now, NULL) != RB_OK) {
+                rb_record(b, &p, RB_SUCCESS, 0, now, NULL) != RB_OK) {
                 fprintf(stderr, "unexpected status\n");
                 return 1;
             }

@@ -109,7 +109,7 @@ pub use config::{
 };
 pub use state::State;
 pub use types::{
-    ForeignPermit, Metrics, Outcome, Permit, PermitKind, RawPermit, Reason, Rejected, Transition,
+    Metrics, Outcome, Permit, PermitKind, RawPermit, Reason, RecordError, Rejected, Transition,
 };
 pub use window::Bucket;
 

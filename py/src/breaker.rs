@@ -150,6 +150,11 @@ impl Permit {
     fn kind(&self) -> u8 {
         self.raw.kind
     }
+    /// A half-open trial permit's slot in its generation (each trial has its own); 0 otherwise.
+    #[getter]
+    fn slot(&self) -> u16 {
+        self.raw.slot
+    }
     /// Clock reading when it was issued; `None` if the breaker did not need one (no slow-call
     /// detection, a native clock, and a state that permits without the time).
     #[getter]
@@ -249,6 +254,7 @@ impl NativeBreaker {
                     breaker_id: self.inner.id(),
                     generation: bits as u32,
                     kind: (bits >> 32) as u8,
+                    slot: 0, // untimed tokens are never half-open trials
                 };
                 let p = ringbreaker::Permit::from_raw(raw)
                     .ok_or_else(|| PyValueError::new_err("token: not one this breaker issued"))?;
@@ -560,6 +566,26 @@ impl NativeBreaker {
     #[pyo3(signature = (now = None))]
     fn state(&self, py: Python<'_>, now: Option<u64>) -> PyResult<u8> {
         Ok(self.inner.state(self.now(py, now)?) as u8)
+    }
+
+    /// Nanoseconds until a call could be admitted, as a rejection at `now` carries it (0 when
+    /// a call would be permitted; `None` when forced open).
+    #[pyo3(signature = (now = None))]
+    fn retry_after(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Option<u64>> {
+        Ok(self.inner.retry_after(self.now(py, now)?))
+    }
+
+    /// Test support, not for production: reset into `generation` (next to a wrap point).
+    /// Returns the transition (not dispatched).
+    #[pyo3(signature = (generation, now = None))]
+    fn debug_reset_to_generation(
+        &self,
+        py: Python<'_>,
+        generation: u32,
+        now: Option<u64>,
+    ) -> PyResult<NativeTransition> {
+        let now = self.now(py, now)?;
+        Ok(NativeTransition::from(self.inner.debug_reset_to_generation(generation, now)))
     }
 
     /// Manual operations: `op` is trip, force_open, disable, metrics_only or reset. Returns the

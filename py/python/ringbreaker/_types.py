@@ -80,7 +80,10 @@ class CircuitOpenError(Error):
 
     @property
     def retry_after(self) -> float | None:
-        """Seconds until a call would be admitted as a trial (OPEN only)."""
+        """Seconds until a call could be admitted: for OPEN the end of the open period, for a
+        HALF_OPEN breaker with every trial out the earliest lapse of its newest trial's lease;
+        ``None`` for FORCED_OPEN, which only a manual reset ends. Equal to
+        :meth:`CircuitBreaker.retry_after` at the same instant, and to the Rust and C numbers."""
         value = self.args[2]
         return None if value is None else float(value)
 
