@@ -11,7 +11,7 @@ PYTHON ?= python3
 
 .PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: fuzz demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
 demo: py-develop
@@ -20,7 +20,17 @@ demo: py-develop
 demo-rust:
 	$(CARGO) run --quiet --release -p ringbreaker --example demo
 
-test: rust-test embedded loom-quick c-test py-test miri lint
+# Lint first (fast, fails early), then the test stages, slowest last.
+test: lint rust-test embedded c-test py-test loom-quick miri
+
+# The reference model against each front door, far longer than `make test`'s 2,000 sequences
+# per door (SPEC_SEQUENCES sets the count; FUZZ_PY_SEQUENCES the Python door's).
+SPEC_SEQUENCES ?= 100000
+FUZZ_PY_SEQUENCES ?= 20000
+fuzz: py-develop
+	SPEC_SEQUENCES=$(SPEC_SEQUENCES) $(CARGO) test --release -p ringbreaker-spec --test rust_api
+	SPEC_SEQUENCES=$(SPEC_SEQUENCES) $(CARGO) test --release -p ringbreaker-ffi --test spec
+	SPEC_SEQUENCES=$(FUZZ_PY_SEQUENCES) $(VPY) -m pytest -q py/tests/test_spec.py
 
 rust-test:
 	$(CARGO) test --workspace

@@ -3,6 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::config::{Config, ConfigError};
+use crate::placement::next_id;
 use crate::state::{self as word, PENDING, State, TRIAL_SLOTS, Word};
 use crate::sync::{self, AtomicU32, AtomicU64, Ordering};
 use crate::types::{
@@ -82,6 +83,11 @@ macro_rules! core_new {
 }
 
 impl Core {
+    /// The bucket count, which sizes the ring that follows the header.
+    pub(crate) fn buckets(&self) -> u32 {
+        self.cfg.buckets
+    }
+
     #[cfg(not(ringbreaker_loom))]
     pub(crate) const fn new(cfg: Config, id: u32) -> Core {
         core_new!(cfg, id, [const { AtomicU64::new(0) }; TRIAL_WORDS])
@@ -115,24 +121,6 @@ enum Mark {
     Again,
     /// The slot map has moved on to another generation: the permit is stale.
     Moved,
-}
-
-/// A fresh process-wide breaker identity (never 0).
-pub(crate) fn next_id() -> u32 {
-    loop {
-        let id = sync::NEXT_BREAKER_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        if id != 0 {
-            return id;
-        }
-    }
-}
-
-/// Byte offset of the ring in a breaker block of `n` buckets (`#[repr(C)]` layout).
-fn ring_offset(n: usize) -> usize {
-    let head = core::alloc::Layout::new::<Core>();
-    let ring =
-        core::alloc::Layout::array::<Bucket>(n).unwrap_or(core::alloc::Layout::new::<Bucket>());
-    head.extend(ring).map_or(0, |(_, off)| off)
 }
 
 /// How a transition sets the open duration.
@@ -377,6 +365,11 @@ impl Breaker {
                     word.store(u64::from(generation) << 32, Ordering::Release);
                 }
             }
+            // The entering call takes the first trial permit (slot 0): its lease starts now,
+            // and is in place before any other caller can see HalfOpen and issue (T5). If the
+            // swap fails, `now` stays as a lease start no earlier than the last one: a later
+            // lapse, never an earlier one.
+            self.core.head.trial_at.fetch_max(now, Ordering::AcqRel);
         }
         let head = &self.core.head;
         head.state.compare_exchange(expected, next.pack(), Ordering::AcqRel, Ordering::Acquire)?;
@@ -390,10 +383,6 @@ impl Breaker {
         head.open_ns.store(open_ns, Ordering::Release);
         if to.records() {
             head.window_gen.store(generation, Ordering::Release);
-        }
-        if to == State::HalfOpen {
-            // The entering call holds the first trial permit (slot 0): its lease starts now.
-            head.trial_at.store(now, Ordering::Release);
         }
         head.state.fetch_and(!PENDING, Ordering::Release);
         Ok(Transition { from: w.state, to, generation, at: now, reason })
@@ -467,12 +456,6 @@ impl Breaker {
                     }
                 }
                 State::HalfOpen => {
-                    if w.pending {
-                        // The entering call is publishing the first lease; issue after it.
-                        sync::spin();
-                        raw = self.load();
-                        continue;
-                    }
                     if !trials_full(&w, cfg.half_open_permits) {
                         // The lease starts before the permit exists (T5).
                         self.core.head.trial_at.fetch_max(now, Ordering::AcqRel);
@@ -498,6 +481,12 @@ impl Breaker {
                     let lapse_at = self.lease_end();
                     if now < lapse_at {
                         return Err(self.reject(State::HalfOpen, Some(lapse_at - now), None));
+                    }
+                    if w.pending {
+                        // Only a transition waits for another to publish.
+                        sync::spin();
+                        raw = self.load();
+                        continue;
                     }
                     match self.transition(
                         raw,
@@ -1012,138 +1001,6 @@ impl Breaker {
             now,
             [successes, failures, slow],
         );
-    }
-}
-
-/// Placement: building a breaker in memory the caller owns.
-impl Breaker {
-    /// The memory layout of a breaker with `buckets` buckets.
-    pub fn layout(buckets: u32) -> core::alloc::Layout {
-        let head = core::alloc::Layout::new::<Core>();
-        let ring = core::alloc::Layout::array::<Bucket>(buckets as usize)
-            .unwrap_or(core::alloc::Layout::new::<Bucket>());
-        match head.extend(ring) {
-            Ok((l, _)) => l.pad_to_align(),
-            Err(_) => head,
-        }
-    }
-
-    /// Build a breaker in `mem`, which must be at least `Breaker::layout(cfg.buckets()).size()`
-    /// bytes and aligned to its `align()`. The breaker borrows the memory for as long as it is
-    /// used; it owns no other resource, so dropping the reference is all the clean-up needed.
-    pub fn place(
-        mem: &mut [core::mem::MaybeUninit<u8>],
-        cfg: Config,
-    ) -> Result<&Breaker, PlaceError> {
-        let layout = Self::layout(cfg.buckets);
-        let ptr = mem.as_mut_ptr();
-        if (ptr as usize) % layout.align() != 0 {
-            return Err(PlaceError::Misaligned { align: layout.align() });
-        }
-        if mem.len() < layout.size() {
-            return Err(PlaceError::TooSmall { need: layout.size() });
-        }
-        // SAFETY: `mem` is writable for `layout.size()` bytes at `layout.align()` (checked
-        // above) and is exclusively borrowed for the lifetime of the returned reference.
-        Ok(unsafe { &*Self::init_raw(ptr.cast(), cfg, next_id()) })
-    }
-
-    /// Write a fresh breaker at `ptr` and return a pointer to it that keeps `ptr`'s
-    /// provenance (a `Box` can be rebuilt from it).
-    ///
-    /// # Safety
-    /// `ptr` must be valid for writes of `Breaker::layout(cfg.buckets()).size()` bytes, aligned
-    /// to its `align()`, and not otherwise used while the breaker lives.
-    pub(crate) unsafe fn init_raw(ptr: *mut u8, cfg: Config, id: u32) -> *mut Breaker {
-        let n = cfg.buckets as usize;
-        let ring_off = ring_offset(n);
-        // SAFETY: the caller guarantees the whole block is writable and aligned; `Core` sits at
-        // offset 0 and the buckets at `ring_off`, as `#[repr(C)]` lays out `Breaker`.
-        unsafe {
-            ptr.cast::<Core>().write(Core::new(cfg, id));
-            let ring = ptr.add(ring_off).cast::<Bucket>();
-            for i in 0..n {
-                ring.add(i).write(Bucket::new());
-            }
-            Self::fat(ptr)
-        }
-    }
-
-    /// The fat pointer to the breaker whose block starts at `ptr`, built without creating a
-    /// reference, so it carries `ptr`'s provenance.
-    ///
-    /// # Safety
-    /// `ptr` must point to an initialised breaker block.
-    pub(crate) unsafe fn fat(ptr: *mut u8) -> *mut Breaker {
-        // SAFETY: the block starts with its `Core`, whose config holds the bucket count; the
-        // slice metadata `n` gives the `#[repr(C)]` slice-tailed struct exactly the block's
-        // layout.
-        unsafe {
-            let n = (*ptr.cast::<Core>()).cfg.buckets as usize;
-            core::ptr::slice_from_raw_parts_mut(ptr.cast::<Bucket>(), n) as *mut Breaker
-        }
-    }
-
-    /// View a breaker previously built at `ptr` (by [`place`](Self::place), by
-    /// [`CircuitBreaker::into_raw`](crate::CircuitBreaker::into_raw), or by the C ABI).
-    ///
-    /// # Safety
-    /// `ptr` must point to a breaker built in place and still alive for `'a`.
-    pub unsafe fn from_raw<'a>(ptr: *const u8) -> &'a Breaker {
-        // SAFETY: forwarded from the caller; only shared access is created.
-        unsafe { &*Self::fat(ptr.cast_mut()) }
-    }
-
-    /// The address of this breaker's block, for bindings that hand it out as a handle.
-    pub fn as_ptr(&self) -> *const u8 {
-        (self as *const Breaker).cast()
-    }
-}
-
-/// [`Breaker::place`] could not use the memory it was given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlaceError {
-    /// The buffer is smaller than the breaker needs.
-    TooSmall {
-        /// Bytes needed.
-        need: usize,
-    },
-    /// The buffer is not aligned as the breaker needs.
-    Misaligned {
-        /// Alignment needed.
-        align: usize,
-    },
-}
-
-impl core::fmt::Display for PlaceError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            PlaceError::TooSmall { need } => {
-                write!(f, "buffer too small: a breaker needs {need} bytes")
-            }
-            PlaceError::Misaligned { align } => {
-                write!(f, "buffer misaligned: a breaker needs {align}-byte alignment")
-            }
-        }
-    }
-}
-
-impl core::error::Error for PlaceError {}
-
-#[cfg(feature = "alloc")]
-impl Breaker {
-    /// Allocate and build a breaker with `cfg.buckets()` buckets on the heap.
-    pub(crate) fn boxed(cfg: Config) -> alloc::boxed::Box<Breaker> {
-        let layout = Self::layout(cfg.buckets);
-        // SAFETY: `layout` has non-zero size (it holds at least the `Core`).
-        let ptr = unsafe { alloc::alloc::alloc(layout) };
-        if ptr.is_null() {
-            alloc::alloc::handle_alloc_error(layout);
-        }
-        // SAFETY: `ptr` is a fresh allocation of exactly `layout`; `init_raw` fills it, and
-        // `Box` will free it with `Layout::for_value`, which for this `#[repr(C)]` slice-tailed
-        // struct equals `layout`.
-        unsafe { alloc::boxed::Box::from_raw(Self::init_raw(ptr, cfg, next_id())) }
     }
 }
 

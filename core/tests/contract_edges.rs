@@ -14,6 +14,10 @@ fn fail(b: &CircuitBreaker, now: u64) {
 
 /// Issue bug 1: after 65,536 transitions in one bucket period a bucket stamped with 16 bits of
 /// the generation read an old generation's counts as current. 2^17 disable/reset transitions.
+#[cfg_attr(
+    miri,
+    ignore = "2^17 transitions take hours under miri; window_exact_across_the_stamp_wrap_point reaches the same wrap there"
+)]
 #[test]
 fn no_ghost_counts_after_2_17_transitions_in_one_period() {
     let b = breaker(Config::builder().minimum_calls(u32::MAX));
@@ -35,6 +39,10 @@ fn no_ghost_counts_after_2_17_transitions_in_one_period() {
 
 /// Issue bug 1, the other way: `consecutive_failures = 1` with a 1 ns open duration cycling
 /// Closed → Open → HalfOpen → Closed 2^16 times (3 × 2^16 transitions) inside one period.
+#[cfg_attr(
+    miri,
+    ignore = "2^17 transitions take hours under miri; window_exact_across_the_stamp_wrap_point reaches the same wrap there"
+)]
 #[test]
 fn no_ghost_counts_after_flapping_through_all_three_states() {
     let b = breaker(Config::builder().minimum_calls(u32::MAX).consecutive_failures(1).open_ns(1));
