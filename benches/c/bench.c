@@ -1,5 +1,5 @@
 /* rb_try_acquire + rb_record from C: the same loop as the Rust bench
- * `ringbreaker/acquire+record/caller_time/*`, compiled by a C compiler. Caller-supplied time
+ * `ringbreaker/acquire+record/caller_time/<variant>`, compiled by a C compiler. Caller-supplied time
  * advances 1 ns a call (still: never leaves a 1 s bucket), 1 us a call (a bucket boundary every
  * 10^6 calls) and 1 s a call (every call in a new bucket: the worst case).
  * Prints `c.acquire_record_ns.<variant> median min max` for benches/report.py. */
