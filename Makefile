@@ -11,7 +11,7 @@ PYTHON ?= python3
 
 .PHONY: py-develop py-test py-lint
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: demo demo-rust test lint bench bench-quick bench-wheel bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
 demo: py-develop
@@ -66,15 +66,25 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-# Benchmarks (benches/README.md): criterion (floor, ringbreaker, peers, contention), the
-# footprint run, the C loop and the Python driver, then benches/RESULTS.md from all of them.
+# Benchmarks (benches/README.md): criterion (floor, ringbreaker, C ABI, peers, 1 and 2 threads),
+# the footprint run, the C loop and the Python driver, then benches/RESULTS.md from all of them.
+# `bench-quick` is the targets table alone in a few minutes (built parts aside): the `quick`
+# binary (interleaved rounds, same-round ratios) and the Python driver's quick mode.
 BENCH_OUT := target/bench
 BENCH_VENV := target/bench-venv
 FFI_RELEASE_LIB := target/release/libringbreaker_ffi.a
 
 bench: bench-rust bench-callgrind bench-c bench-python
-	$(PYTHON) benches/report.py > /dev/null
-	@echo "wrote benches/RESULTS.md"
+	$(PYTHON) benches/report.py
+	@echo "wrote benches/RESULTS.md and benches/history.json"
+
+bench-quick: bench-wheel
+	@mkdir -p $(BENCH_OUT)
+	$(CARGO) build --release -q -p ringbreaker-benches --bin quick
+	target/release/quick $(BENCH_OUT)/quick.txt
+	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python-quick.json --quick > /dev/null
+	$(PYTHON) benches/report.py --quick
+	@echo "wrote the quick section of benches/RESULTS.md and benches/history.json"
 
 bench-rust:
 	@mkdir -p $(BENCH_OUT)
@@ -101,9 +111,12 @@ $(BENCH_VENV)/.installed: benches/python/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install -q -r benches/python/requirements.txt
 	touch $@
 
-bench-python: $(BENCH_VENV)/.installed $(VENV)/.dev-installed
+# ringbreaker's release wheel, built from this checkout, into the bench venv.
+bench-wheel: $(BENCH_VENV)/.installed $(VENV)/.dev-installed
 	$(VENV)/bin/maturin build --release -q -m py/Cargo.toml -o $(BENCH_OUT)/wheels
 	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall --no-deps $(BENCH_OUT)/wheels/ringbreaker-*.whl
+
+bench-python: bench-wheel
 	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python.json > /dev/null
 
 # ---- C ABI -------------------------------------------------------------------------------

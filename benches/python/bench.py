@@ -163,7 +163,7 @@ def main() -> None:
     rest = [a for a in sys.argv[2:] if a != "--quick"]
     mem_calls = int(rest[0]) if rest else 10_000_000
     if quick:
-        N, REPEATS = 50_000, 9
+        N, REPEATS = 100_000, 9
 
     def bare() -> int:
         return 1
