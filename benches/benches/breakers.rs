@@ -104,9 +104,11 @@ fn c_abi(c: &mut Criterion) {
         assert!(unsafe { rb_breaker_new(&cfg, &mut b_ptr) } == rb_status::RB_OK);
         let mut now = 1_u64;
         g.bench_function(format!("acquire+record/caller_time/{label}"), |b| {
-            // SAFETY: `b_ptr` is freed only after this group.
             b.iter_custom(|n| {
-                timed(n, |n| now = unsafe { work::ffi_acquire_record(b_ptr, now, step, n) })
+                timed(n, |n| {
+                    // SAFETY: `b_ptr` is freed only after this bench.
+                    now = unsafe { work::ffi_acquire_record(b_ptr, now, step, n) };
+                })
             })
         });
         // SAFETY: from rb_breaker_new, freed once.
