@@ -188,6 +188,11 @@ impl PinCheck {
         }
     }
 
+    /// How many runs were checked.
+    pub fn runs(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).runs
+    }
+
     /// One line per thread (CPU asked for, CPUs it was seen on), then `ok` or a loud warning.
     /// The same text is returned for the report.
     pub fn report(&self, name: &str) -> String {
