@@ -78,8 +78,7 @@ bench: bench-rust bench-callgrind bench-c bench-python
 	$(PYTHON) benches/report.py
 	@echo "wrote benches/RESULTS.md and benches/history.json"
 
-bench-quick: bench-wheel
-	@mkdir -p $(BENCH_OUT)
+bench-quick: bench-wheel bench-callgrind
 	$(CARGO) build --release -q -p ringbreaker-benches --bin quick
 	target/release/quick $(BENCH_OUT)/quick.txt
 	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python-quick.json --quick > /dev/null
@@ -91,14 +90,19 @@ bench-rust:
 	$(CARGO) bench -p ringbreaker-benches --bench breakers
 	$(CARGO) run --release -q -p ringbreaker-benches --bin footprint > $(BENCH_OUT)/footprint.txt
 
-# Instructions per acquire + record(success), counted by callgrind: the difference between runs
-# of 2M and 1M calls, so start-up cancels out. Independent of machine load, unlike a time.
+# Instructions per call of each hot path (benches/src/bin/hotpath.rs), counted by callgrind: the
+# difference between runs of 200k and 100k calls, so start-up cancels out. Independent of
+# machine load, unlike a time.
+CALLGRIND_MODES := fetch_add still rotate_1us rotate_every_call clock call rejected c_abi
+
 bench-callgrind:
 	@mkdir -p $(BENCH_OUT)
 	$(CARGO) build --release -q -p ringbreaker-benches --bin hotpath
-	@a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 1000000 2>&1 | sed -n 's/.*Collected : //p'); \
-	 b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 2000000 2>&1 | sed -n 's/.*Collected : //p'); \
-	 echo "instructions_per_call $$(( (b - a) / 1000000 ))" | tee $(BENCH_OUT)/callgrind.txt
+	@: > $(BENCH_OUT)/callgrind.txt; for m in $(CALLGRIND_MODES); do \
+	 a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 100000 $$m 2>&1 | sed -n 's/.*Collected : //p'); \
+	 b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 200000 $$m 2>&1 | sed -n 's/.*Collected : //p'); \
+	 echo "instructions_per_call.$$m $$(( (b - a) / 100000 ))" | tee -a $(BENCH_OUT)/callgrind.txt; \
+	done
 
 bench-c:
 	@mkdir -p $(BENCH_OUT)

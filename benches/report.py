@@ -192,6 +192,7 @@ def record(kind: str, model: str, fig: dict[str, float]) -> dict[str, Any] | Non
         "cpu": model,
         "note": os.environ.get("BENCH_NOTE", ""),
         "targets": {k: round(v, 4) for k, v in fig.items()},
+        "instructions": callgrind_counts(),
     })
     HISTORY.write_text(json.dumps(history, indent=1) + "\n")
     return prev
@@ -212,6 +213,43 @@ def header(kind: str, model: str) -> list[str]:
 
 def cpu_line(model: str) -> str:
     return f"CPU: {model}."
+
+
+CALLGRIND_LABELS = {
+    "fetch_add": "floor: `fetch_add`",
+    "still": "acquire + record(success), caller's time, 1 ns a call",
+    "rotate_1us": "… 1 µs a call",
+    "rotate_every_call": "… every call in a new bucket",
+    "clock": "… with one default clock read a call",
+    "call": "`call()`, no slow-call detection",
+    "rejected": "rejected while open",
+    "c_abi": "`rb_try_acquire` + `rb_record` (C ABI), 1 ns a call",
+}
+
+
+def callgrind_counts() -> dict[str, int]:
+    """Instructions per call of each hot path (`make bench-callgrind`), if it ran."""
+    path = OUT / "callgrind.txt"
+    if not path.exists():
+        return {}
+    return {k.split(".", 1)[1]: int(v[0]) for k, v in kv(path).items() if k.startswith("instructions_per_call.")}
+
+
+def callgrind_lines(prev: dict[str, Any] | None) -> list[str]:
+    """The instructions table, with the change against the previous run on this CPU."""
+    counts = callgrind_counts()
+    if not counts:
+        return []
+    old = (prev or {}).get("instructions", {})
+    out = ["| hot path | instructions per call | vs previous run on this CPU |", "|---|---|---|"]
+    for k, v in counts.items():
+        change = "—"
+        if k in old and old[k]:
+            change = f"{old[k]} → {v / old[k] - 1:+.1%}"
+            if v > old[k] * (1 + REGRESSION):
+                change += f" **REGRESSED > {REGRESSION:.0%}**"
+        out.append(f"| {CALLGRIND_LABELS.get(k, k)} | {v} | {change} |")
+    return out
 
 
 # ---- quick ---------------------------------------------------------------------------------------
@@ -246,6 +284,9 @@ def quick() -> str:
             one, two = (float(x) for x in vals)
             lines.append(f"| {key[6:]} | {one:,.1f} | {two:,.1f} | {two / one:.2f} |")
     s, a, rj = py["sync"], py["async"], py["rejected"]
+    instr = callgrind_lines(prev)
+    if instr:
+        lines += ["", "### Instructions per call (callgrind; independent of machine load)", "", *instr]
     lines += ["", f"### Python (CPython {py['python']}, {py['n']:,} calls × {py['repeats']} repeats)", "",
               cpu_line(model), "", "| call | median per call | spread |", "|---|---|---|"]
     for table_name, t in (("sync", s), ("async", a), ("rejected", rj)):
@@ -411,12 +452,8 @@ def full() -> str:
         f"{int(fp['heap_growth'][0])} bytes.",
     ]
 
-    instr = int(kv(OUT / "callgrind.txt")["instructions_per_call"][0])
-    lines += [
-        "",
-        f"Instructions per acquire + record(success) on one thread, counted by callgrind "
-        f"(`make bench-callgrind`; independent of machine load): {instr}.",
-    ]
+    lines += ["", "### Instructions per call (callgrind, `make bench-callgrind`; independent of machine load)",
+              "", *callgrind_lines(prev)]
 
     lines += ["", "### C, compiled by a C compiler (`c/bench.c`)", "", cpu_line(model), "",
               "| loop | median | spread | ÷ the Rust loop |", "|---|---|---|---|"]
