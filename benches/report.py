@@ -110,7 +110,7 @@ def python_ratios(py: dict[str, Any]) -> dict[str, float]:
 
     def per_repeat(f: Any, *tables: dict[str, Any]) -> float:
         rows = zip(*(t["samples"] for t in tables))
-        return statistics.median(f(*row) for row in rows)
+        return float(statistics.median(f(*row) for row in rows))
 
     out = {
         "py_sync_vs_circuitbreaker": per_repeat(lambda b, o, p: (o - b) / (p - b),
