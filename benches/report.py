@@ -277,6 +277,13 @@ def quick() -> str:
         if key.startswith("ns."):
             m, lo, hi = (float(x) for x in vals)
             lines.append(f"| {key[3:]} | {ns(m)} | {ns(lo)} – {ns(hi)} |")
+    target_keys = {k for k, *_ in TARGETS}
+    lines += ["", "### Other ratios (median of same-round ratios)", "", cpu_line(model), "",
+              "| ratio | median | min – max |", "|---|---|---|"]
+    for key, vals in q.items():
+        if key.startswith("ratio.") and key[6:] not in target_keys:
+            m, lo, hi = (float(v) for v in vals)
+            lines.append(f"| {key[6:]} | {x(m)} | {x(lo)} – {x(hi)} |")
     lines += ["", "### Thread-count curve (M calls/s, all threads on one object)", "", cpu_line(model), "",
               "| candidate | 1 thread | 2 threads | 2 ÷ 1 |", "|---|---|---|---|"]
     for key, vals in q.items():
