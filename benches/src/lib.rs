@@ -337,3 +337,66 @@ pub fn rss_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    fn run(asked: usize, ran: &[usize]) -> ThreadRun {
+        ThreadRun { asked: Some(asked), ran_on: ran.to_vec(), calls: 1 }
+    }
+
+    #[test]
+    fn pin_check_warns_when_two_threads_shared_a_cpu() {
+        let p = PinCheck::new();
+        p.add(&[run(0, &[0]), run(1, &[1])]);
+        assert!(p.report("x").ends_with("ok, every thread on its own CPU"), "{}", p.report("x"));
+        p.add(&[run(0, &[0]), run(1, &[0])]);
+        let text = p.report("x");
+        assert!(text.contains("WARNING [x]: threads shared a CPU in 1 of 2 runs"), "{text}");
+    }
+
+    #[test]
+    fn pin_check_sees_one_thread_alone_as_not_shared() {
+        let p = PinCheck::new();
+        p.add(&[run(0, &[0, 1])]);
+        assert!(!p.report("x").contains("WARNING"));
+    }
+
+    #[test]
+    fn allowed_set_is_read_before_pinning_and_workers_get_distinct_cpus() {
+        let cpus = allowed_cpus().to_vec();
+        assert!(!cpus.is_empty(), "sched_getaffinity gave no CPUs");
+        // Pinning this thread afterwards does not shrink the set the workers use.
+        assert!(pin(0).is_some());
+        assert_eq!(allowed_cpus(), cpus.as_slice());
+        let p = PinCheck::new();
+        let r = run_threads(2, 10_000, Some(&p), |_, _, _| {});
+        let asked: Vec<_> = r.threads.iter().map(|t| t.asked).collect();
+        if cpus.len() >= 2 {
+            assert_ne!(asked[0], asked[1], "two workers pinned to one CPU: {asked:?}");
+            assert!(!p.report("t").contains("WARNING"), "{}", p.report("t"));
+        } else {
+            assert!(p.report("t").contains("WARNING"), "{}", p.report("t"));
+        }
+    }
+
+    #[test]
+    fn a_group_stops_when_the_first_thread_finishes() {
+        // Thread 1 is slow: it must stop soon after thread 0 is done, not finish its share.
+        let n = 64 * 1_000;
+        let count = [AtomicU64::new(0), AtomicU64::new(0)];
+        let r = run_threads(2, n, None, |t, _, k| {
+            if t == 1 {
+                thread::sleep(Duration::from_micros(200));
+            }
+            count[t].fetch_add(k, Ordering::Relaxed);
+        });
+        let (fast, slow) = (r.threads[0].calls, r.threads[1].calls);
+        assert_eq!(fast, n, "the fast thread finishes its share");
+        assert!(slow < n / 2, "the slow thread stopped early: {slow} of {n}");
+        assert_eq!(r.calls, fast + slow);
+        assert_eq!(count[1].load(Ordering::Relaxed), slow);
+    }
+}
