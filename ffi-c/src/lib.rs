@@ -4,6 +4,8 @@
 #![allow(non_camel_case_types)]
 
 mod convert;
+#[cfg(unix)]
+mod shared;
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_char};
@@ -36,6 +38,27 @@ pub enum rb_status {
     RB_INVALID_ARGUMENT = 7,
     /// An internal error was caught at the boundary; the breaker is unchanged or consistent.
     RB_PANIC = 8,
+    // Shared regions (rb_shared_*): 20..=29; rb_shared_last_error() has the details.
+    /// Shared region: a system call (open, flock, mmap, ...) failed.
+    RB_SHARED_IO = 20,
+    /// Shared region: this target's 64-bit atomics are not lock-free, so it cannot share one.
+    RB_SHARED_UNSUPPORTED = 21,
+    /// Shared region: the file is not a ringbreaker region.
+    RB_SHARED_NOT_A_REGION = 22,
+    /// Shared region: written in another format version.
+    RB_SHARED_VERSION_MISMATCH = 23,
+    /// Shared region: created by a build with another breaker layout.
+    RB_SHARED_LAYOUT_MISMATCH = 24,
+    /// Shared region: holds a breaker with another configuration.
+    RB_SHARED_CONFIG_MISMATCH = 25,
+    /// Shared region: the file is shorter than its header says.
+    RB_SHARED_TRUNCATED = 26,
+    /// Shared region: the header or the breaker block is inconsistent.
+    RB_SHARED_CORRUPT = 27,
+    /// Shared region: its creator is alive but did not finish creating it in time.
+    RB_SHARED_CREATION_TIMEOUT = 28,
+    /// The breaker was not opened by rb_shared_open in this process.
+    RB_NOT_SHARED = 29,
 }
 
 /// Breaker state (numbers as in the Rust `State`).
@@ -593,6 +616,8 @@ pub extern "C" fn rb_status_str(status: u32) -> *const c_char {
         6 => c"permit was issued by a different breaker",
         7 => c"enum argument out of range",
         8 => c"internal error caught at the C boundary",
+        #[cfg(unix)]
+        20..=29 => shared::status_str(status),
         _ => c"unknown status",
     };
     s.as_ptr()
