@@ -22,6 +22,11 @@ static rb_config interop_config(void) {
     c.minimum_calls = 4;
     c.open_ns = 1000000000ull;
     c.half_open_permits = 2;
+    /* rb_config_default() carries the default's derived values (max open 5 s, half-open
+     * timeout 10 s = the default window); set them from this config's own open and window, as
+     * Rust's builder and Python do when they are left out. */
+    c.max_open_ns = c.open_ns;
+    c.half_open_timeout_ns = c.window_ns;
     return c;
 }
 
@@ -90,8 +95,31 @@ static void hammer(const char *path, const rb_config *c) {
     CHECK_EQ(rb_shared_close(b), RB_OK);
 }
 
+/* `test_shared hammer PATH N`: N acquire + success on the region of the default config with
+ * rate trips off (the Rust bench's config), for the mixed-language hammer test. */
+static int hammer_peer(const char *path, uint64_t n) {
+    rb_config c = rb_config_default();
+    c.minimum_calls = 0xFFFFFFFFu;
+    rb_breaker *b = NULL;
+    rb_status st = rb_shared_open(path, &c, &b);
+    if (st != RB_OK) {
+        fprintf(stderr, "rb_shared_open: %s\n", rb_shared_last_error());
+        return 2;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        rb_permit p;
+        uint64_t now = rb_now_ns();
+        CHECK_EQ(rb_try_acquire(b, now, &p, NULL), RB_OK);
+        CHECK_EQ(rb_record(b, p, RB_SUCCESS, 0, now, NULL), RB_OK);
+    }
+    printf("%llu\n", (unsigned long long)n);
+    CHECK_EQ(rb_shared_close(b), RB_OK);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && !strcmp(argv[1], "peer")) return peer(argc, argv);
+    if (argc == 4 && !strcmp(argv[1], "hammer")) return hammer_peer(argv[2], strtoull(argv[3], NULL, 10));
 
     char path[128];
     snprintf(path, sizeof path, "/tmp/rb-c-shm-%d", (int)getpid());
