@@ -34,19 +34,24 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::mem::{align_of, offset_of, size_of};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
+// Where 64-bit atomics are not native the header still compiles (with portable-atomic's
+// types), but `open` refuses before mapping anything: their lock fallback is per process.
+#[cfg(target_has_atomic = "64")]
+use core::sync::atomic::{AtomicU32, AtomicU64};
+#[cfg(not(target_has_atomic = "64"))]
+use portable_atomic::{AtomicU32, AtomicU64};
+use core::time::Duration;
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::breaker::{Breaker, SHARED_CONFIG_OFFSET, shared_layout_facts};
 use crate::config::Config;
 use crate::state::State;
-use crate::types::{
-    ForeignPermit, Metrics, Outcome, Permit, Reason, Rejected, Transition,
-};
+use crate::types::{ForeignPermit, Metrics, Outcome, Permit, Reason, Rejected, Transition};
 
 /// `b"RBSHARED"` read as a native-endian `u64` by the writer.
 const MAGIC: u64 = u64::from_ne_bytes(*b"RBSHARED");
@@ -338,8 +343,8 @@ impl fmt::Display for SharedError {
     }
 }
 
-impl std::error::Error for SharedError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl core::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
             _ => None,
@@ -573,12 +578,7 @@ fn look(fd: &Fd, path: &Path) -> Result<Seen, SharedError> {
 
 /// Check a header copy (at least `size_of::<Header>()` bytes, or it is corrupt) against this
 /// build and `cfg`; the header on success.
-fn validate(
-    buf: &[u8],
-    file_len: u64,
-    cfg: &Config,
-    path: &Path,
-) -> Result<Header, SharedError> {
+fn validate(buf: &[u8], file_len: u64, cfg: &Config, path: &Path) -> Result<Header, SharedError> {
     let p = || path.to_path_buf();
     let magic = if buf.len() >= 8 { u64_at(buf, 0) } else { 0 };
     if magic != MAGIC {
@@ -597,10 +597,7 @@ fn validate(
     if header_size != size_of::<Header>() {
         return Err(SharedError::Layout {
             path: p(),
-            differences: alloc::format!(
-                "size of Header: {header_size} vs {}",
-                size_of::<Header>()
-            ),
+            differences: alloc::format!("size of Header: {header_size} vs {}", size_of::<Header>()),
         });
     }
     if buf.len() < size_of::<Header>() || file_len < size_of::<Header>() as u64 {
@@ -867,8 +864,7 @@ impl SharedBreaker {
                                 Seen::NotReady { ours_or_blank: true, pid, .. } => {
                                     let dead_pid = pid;
                                     let opened = Opened::Recovered { dead_pid };
-                                    return Self::initialise(fd, path, cfg, opened, None)
-                                        .map(Some);
+                                    return Self::initialise(fd, path, cfg, opened, None).map(Some);
                                 }
                                 Seen::NotReady { .. } => continue,
                             }
@@ -1099,12 +1095,8 @@ impl SharedBreaker {
                     return;
                 }
             }
-            match slot.seq.compare_exchange_weak(
-                cur,
-                done | 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match slot.seq.compare_exchange_weak(cur, done | 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => break,
                 Err(found) => cur = found,
             }

@@ -6,11 +6,14 @@
 //! does the role's work and prints lines starting with `@@` for the parent to parse.
 #![cfg(unix)]
 
-use std::collections::{BTreeMap, BTreeSet};
+extern crate alloc;
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use core::time::Duration;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ringbreaker::shared::{Opened, SharedBreaker, SharedError, SharedOptions};
 use ringbreaker::{Config, Outcome, PermitKind, Reason, State};
@@ -107,7 +110,7 @@ fn child() {
         "race" => {
             let go = PathBuf::from(arg("RB_SHM_GO"));
             while !go.exists() {
-                std::hint::spin_loop();
+                core::hint::spin_loop();
             }
             let s = SharedBreaker::open(&path, cfg()).unwrap();
             println!("@@ {:?} {:#x}", s.opened(), s.id());
@@ -233,8 +236,9 @@ fn creation_race_has_one_initialiser() {
         let path = region(&format!("race{round}"));
         let go = region(&format!("go{round}"));
         let _c = (Cleanup(path.clone()), Cleanup(go.clone()));
-        let kids: Vec<Child> =
-            (0..6).map(|_| spawn("race", &path, &[("RB_SHM_GO", go.display().to_string())])).collect();
+        let kids: Vec<Child> = (0..6)
+            .map(|_| spawn("race", &path, &[("RB_SHM_GO", go.display().to_string())]))
+            .collect();
         std::thread::sleep(Duration::from_millis(200));
         std::fs::write(&go, b"go").unwrap();
         let out: Vec<String> = kids.into_iter().flat_map(lines).collect();
@@ -270,7 +274,12 @@ fn config_mismatch_is_refused_naming_fields() {
     // Another bucket count: another file size too, still reported as the config.
     let e = SharedBreaker::open(
         &path,
-        Config::builder().window_ns(3_600_000 * MS).buckets(3).minimum_calls(1_000_000_000).build().unwrap(),
+        Config::builder()
+            .window_ns(3_600_000 * MS)
+            .buckets(3)
+            .minimum_calls(1_000_000_000)
+            .build()
+            .unwrap(),
     )
     .unwrap_err();
     eprintln!("bucket mismatch: {e}");
@@ -384,10 +393,7 @@ fn truncated_and_corrupt_files_are_refused() {
     let e = SharedBreaker::open(&path, cfg()).unwrap_err();
     eprintln!("garbage: {e}");
     assert!(matches!(e, SharedError::NotARegion { .. }), "{e}");
-    assert!(matches!(
-        SharedBreaker::default_path("a/b"),
-        Err(SharedError::InvalidName(_))
-    ));
+    assert!(matches!(SharedBreaker::default_path("a/b"), Err(SharedError::InvalidName(_))));
     assert!(SharedBreaker::default_path("orders").unwrap().ends_with("ringbreaker.orders"));
 }
 
@@ -479,7 +485,10 @@ fn processes_race_transitions_with_one_winner_each() {
     );
     assert!(generation > 20, "the workload must churn (got {generation})");
     // Every generation 1..=current was won by exactly one process.
-    assert_eq!(won.keys().copied().collect::<Vec<_>>(), (first + 1..=generation).collect::<Vec<_>>());
+    assert_eq!(
+        won.keys().copied().collect::<Vec<_>>(),
+        (first + 1..=generation).collect::<Vec<_>>()
+    );
     assert!(won.values().all(|&n| n == 1), "a generation with two winners");
     // T2 across processes: never more trials than half_open_permits per generation.
     assert!(trials.values().all(|&n| n <= 2), "trials over-issued: {trials:?}");
@@ -524,7 +533,10 @@ fn sigkill_of_a_trial_holder_lapses_after_half_open_timeout() {
         Err(r) => {
             let t = r.transition.expect("the lapse re-opens it");
             eprintln!("after the lapse: {t}");
-            assert_eq!((t.from, t.to, t.reason), (State::HalfOpen, State::Open, Reason::HalfOpenTimeout));
+            assert_eq!(
+                (t.from, t.to, t.reason),
+                (State::HalfOpen, State::Open, Reason::HalfOpenTimeout)
+            );
         }
         Ok(p) => eprintln!("after the lapse: permit {:?}", p.kind()),
     }

@@ -98,9 +98,9 @@ impl Inner {
     fn shared(&self) -> PyResult<&SharedBreaker> {
         match self {
             Inner::Shared(s) => Ok(s),
-            Inner::Private(_) => Err(pyo3::exceptions::PyTypeError::new_err(
-                "breaker: not a shared breaker",
-            )),
+            Inner::Private(_) => {
+                Err(pyo3::exceptions::PyTypeError::new_err("breaker: not a shared breaker"))
+            }
         }
     }
 }
@@ -139,9 +139,7 @@ pub fn shared_default_path(name: &str) -> PyResult<String> {
 pub fn share(py: Python<'_>, template: &NativeBreaker, path: PathBuf) -> PyResult<NativeBreaker> {
     let cfg = *template.inner().config();
     let shown = path.to_string_lossy().into_owned();
-    let s = py
-        .detach(|| SharedBreaker::open(&path, cfg))
-        .map_err(|e| py_err(e, &shown))?;
+    let s = py.detach(|| SharedBreaker::open(&path, cfg)).map_err(|e| py_err(e, &shown))?;
     Ok(template.with_inner(py, Inner::Shared(s)))
 }
 

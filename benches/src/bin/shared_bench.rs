@@ -9,8 +9,8 @@
 //! (py/tests/test_shared_interop.py): OP is `s` (acquire + success), `f` (acquire + failure),
 //! `trip`, `reset` or `snap` (print the snapshot at NOW).
 
+use core::time::Duration;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use ringbreaker::shared::SharedBreaker;
 use ringbreaker::{Breaker, CircuitBreaker, Config, Outcome};
