@@ -1003,8 +1003,6 @@ impl SharedBreaker {
             Breaker::init_raw(base.add(plan.breaker_offset), cfg, region_id);
             (*h).ready.store(READY, Ordering::Release);
         }
-        // SAFETY: `fd.0` is an open descriptor.
-        unsafe { libc::msync(base.cast(), plan.file_size, libc::MS_ASYNC) };
         flock(&fd, libc::LOCK_UN).ok();
         drop(fd);
         // SAFETY: the block was just initialised at this offset and lives as long as the map.

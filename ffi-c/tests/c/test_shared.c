@@ -190,10 +190,14 @@ int main(int argc, char **argv) {
     /* Four processes hammer the region: every outcome counted exactly once. */
     CHECK_EQ(rb_reset(a, rb_now_ns(), NULL), RB_OK);
     pid_t kids[KIDS];
+    fflush(stdout); /* or the children would print the parent's buffered lines again */
     for (int i = 0; i < KIDS; i++) {
         kids[i] = fork();
         CHECK(kids[i] >= 0);
         if (kids[i] == 0) {
+            /* A forked child inherits the parent's mappings; it may use or close them. */
+            CHECK_EQ(rb_shared_close(a), RB_OK);
+            CHECK_EQ(rb_shared_close(b), RB_OK);
             hammer(path, &c);
             _exit(0);
         }
