@@ -237,3 +237,22 @@ def test_sigkill_of_a_trial_holder_does_not_wedge_the_others(region: str) -> Non
             cb.record(permit, success=True)
         except ringbreaker.CircuitOpenError:
             time.sleep(0.01)
+
+
+def test_a_name_alone_opens_the_default_path() -> None:
+    name = f"rb-test-{os.getpid()}"
+    cb = ringbreaker.shared(name, **EXACT)
+    try:
+        expected = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        assert cb.path.endswith(f"ringbreaker.{name}")
+        if expected:
+            assert cb.path == f"{expected}/ringbreaker.{name}"
+        assert ringbreaker.shared(name, **EXACT).info()["opened"] == "attached"
+    finally:
+        ringbreaker.unlink_shared(name)
+    assert not os.path.exists(cb.path)
+    with pytest.raises(SharedRegionError) as e:
+        ringbreaker.unlink_shared(name)
+    assert e.value.kind == "io"
+    with pytest.raises(TypeError):
+        ringbreaker.unlink_shared(name, path=cb.path)
