@@ -256,3 +256,15 @@ def test_a_name_alone_opens_the_default_path() -> None:
     assert e.value.kind == "io"
     with pytest.raises(TypeError):
         ringbreaker.unlink_shared(name, path=cb.path)
+
+
+def test_the_two_process_example_halts_both() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "examples/shared/two_processes.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    print(r.stdout)
+    assert r.returncode == 0, r.stderr
+    assert "tripped it: CLOSED -> OPEN (failure_rate)" in r.stdout
+    assert "halted" in r.stdout and "made elsewhere: [('OPEN', 'failure_rate')]" in r.stdout
