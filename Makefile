@@ -10,7 +10,7 @@ PYTHON ?= python3
 
 
 .PHONY: py-develop py-test py-lint
-.PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
+.PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example c-shared shared-example
 .PHONY: fuzz demo demo-rust test lint bench bench-quick bench-wheel bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
@@ -143,7 +143,7 @@ CTEST_SRC := ffi-c/tests/c
 CTEST_OUT := target/ctest
 FFI_LIB := target/debug/libringbreaker_ffi.a
 C_LDLIBS := $(FFI_LIB) -lpthread -ldl -lm
-C_TESTS := test_api test_threads test_contract
+C_TESTS := test_api test_threads test_contract test_shared
 
 $(CBINDGEN):
 	$(CARGO) install --locked --root target/tools cbindgen --version $(CBINDGEN_VERSION)
@@ -204,6 +204,21 @@ c-example: pkgconfig
 	$(CC) -std=c11 $(CWARN) examples/c/breaker_demo.c \
 		$$(PKG_CONFIG_PATH=target/pkgconfig pkg-config --cflags --libs ringbreaker) -o $(CTEST_OUT)/breaker_demo
 	$(CTEST_OUT)/breaker_demo
+
+# Shared breakers alone (issue 16): the C test, plain and under the sanitizers, then the
+# two-process example. `c-test` runs the same test through C_TESTS.
+c-shared: ffi-lib
+	@mkdir -p $(CTEST_OUT)/plain $(CTEST_OUT)/asan
+	$(CC) -std=c11 $(CWARN) -g -Iinclude $(CTEST_SRC)/test_shared.c $(C_LDLIBS) -o $(CTEST_OUT)/plain/test_shared
+	$(CTEST_OUT)/plain/test_shared
+	$(CC) -std=c11 $(CWARN) -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+		-Iinclude $(CTEST_SRC)/test_shared.c $(C_LDLIBS) -o $(CTEST_OUT)/asan/test_shared
+	$(CTEST_OUT)/asan/test_shared
+
+shared-example: ffi-lib
+	@mkdir -p $(CTEST_OUT)
+	$(CC) -std=c11 $(CWARN) -Iinclude examples/shared/two_processes.c $(C_LDLIBS) -o $(CTEST_OUT)/two_processes
+	$(CTEST_OUT)/two_processes
 
 # ---- Python ------------------------------------------------------------------------------
 # .venv holds the pinned dev tools (py/requirements-dev.txt) and the package, installed by

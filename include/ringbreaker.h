@@ -48,6 +48,26 @@ enum rb_status
   // rb_retry_after: the breaker is forced open; only rb_reset ends that, so there is no
   // time to retry at.
   RB_NO_RETRY_AFTER = 10,
+  // Shared region: a system call (open, flock, mmap, ...) failed.
+  RB_SHARED_IO = 20,
+  // Shared region: this target's 64-bit atomics are not lock-free, so it cannot share one.
+  RB_SHARED_UNSUPPORTED = 21,
+  // Shared region: the file is not a ringbreaker region.
+  RB_SHARED_NOT_A_REGION = 22,
+  // Shared region: written in another format version.
+  RB_SHARED_VERSION_MISMATCH = 23,
+  // Shared region: created by a build with another breaker layout.
+  RB_SHARED_LAYOUT_MISMATCH = 24,
+  // Shared region: holds a breaker with another configuration.
+  RB_SHARED_CONFIG_MISMATCH = 25,
+  // Shared region: the file is shorter than its header says.
+  RB_SHARED_TRUNCATED = 26,
+  // Shared region: the header or the breaker block is inconsistent.
+  RB_SHARED_CORRUPT = 27,
+  // Shared region: its creator is alive but did not finish creating it in time.
+  RB_SHARED_CREATION_TIMEOUT = 28,
+  // The breaker was not opened by rb_shared_open in this process.
+  RB_NOT_SHARED = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -426,6 +446,69 @@ const char *rb_version(void);
 // offending rb_config field, as a static string. NULL if the last configuration on this
 // thread was valid or none was given.
 const char *rb_last_error_field(void);
+
+// Open the shared breaker at `path` (e.g. "/dev/shm/ringbreaker.orders"), creating it with
+// `config` if it does not exist, else attaching to it. Attaching checks the format version,
+// the layout and the configuration, and refuses with a status saying which differs;
+// rb_shared_last_error() then has the details (each differing field, with both values). The
+// breaker's permits carry the region's id, the same in every process. Close with
+// rb_shared_close; the file stays until rb_shared_unlink.
+//
+// # Safety
+// `path` must be NULL or a NUL-terminated string; `config` and `out` NULL or valid.
+rb_status rb_shared_open(const char *path, const rb_config *config, rb_breaker **out);
+
+// Unmap a breaker from rb_shared_open. The file and the other processes' mappings stay.
+// RB_NOT_SHARED for a breaker this process did not open with rb_shared_open (nothing is
+// done). Never close a breaker still in use by another thread.
+//
+// # Safety
+// `b` must be NULL or a pointer; it is only compared, never dereferenced, unless registered.
+rb_status rb_shared_close(rb_breaker *b);
+
+// Remove the region's file. Processes that have it open keep using it; the next
+// rb_shared_open of the path creates a new, separate region.
+//
+// # Safety
+// `path` must be NULL or a NUL-terminated string.
+rb_status rb_shared_unlink(const char *path);
+
+// After an rb_shared_* call failed on this thread: a description naming the path and what
+// differed or failed. NULL if the last one succeeded. Valid until the next rb_shared_* call
+// on this thread.
+const char *rb_shared_last_error(void);
+
+// Put a transition an rb_* call returned on a shared breaker into the region's journal, for
+// the other processes' rb_shared_history (calls on a shared breaker do not journal by
+// themselves). A transition with `occurred` false is ignored (RB_OK).
+//
+// # Safety
+// `b` must be NULL or a pointer; `t` NULL or valid.
+rb_status rb_shared_journal(const rb_breaker *b, const rb_transition *t);
+
+// The transitions after generation `since` that the region's journal holds, oldest first:
+// up to `cap` are written to `out`, their number to `*out_count`. `*out_missed` counts the
+// generations after `since` whose transition the journal cannot show (overwritten by 64 newer
+// ones, or not journaled); `*out_generation` is the current generation, to pass as `since`
+// next time. Every transition bumps the generation by one, so a gap is never silent.
+//
+// # Safety
+// `b` must be NULL or a pointer; `out` valid for `cap` elements (or NULL with `cap` 0); the
+// other out-pointers NULL or valid.
+rb_status rb_shared_history(const rb_breaker *b,
+                            uint32_t since,
+                            rb_transition *out,
+                            size_t cap,
+                            size_t *out_count,
+                            uint32_t *out_missed,
+                            uint32_t *out_generation);
+
+// The id stamped into this shared breaker's permits: drawn at random when the region was
+// created, the same in every process (0 for a breaker not opened by rb_shared_open).
+//
+// # Safety
+// `b` must be NULL or a pointer.
+uint32_t rb_shared_id(const rb_breaker *b);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -182,8 +182,14 @@ pub unsafe fn ffi_acquire_record(b: *const rb_breaker, mut now: u64, step: u64, 
         // (allowed).
         let ok = unsafe {
             rb_try_acquire(b, now, &mut p, core::ptr::null_mut()) == rb_status::RB_OK
-                && rb_record(b, &mut p, rb_outcome::RB_SUCCESS as u32, 0, now, core::ptr::null_mut())
-                    == rb_status::RB_OK
+                && rb_record(
+                    b,
+                    &mut p,
+                    rb_outcome::RB_SUCCESS as u32,
+                    0,
+                    now,
+                    core::ptr::null_mut(),
+                ) == rb_status::RB_OK
         };
         keep(u64::from(ok));
     }

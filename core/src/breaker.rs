@@ -1027,3 +1027,46 @@ mod tests {
         assert_eq!(b.snapshot(5).calls, max + 8, "window totals are u64: no overflow summing");
     }
 }
+
+// ---- Shared memory (issue 16, branch `shm`): layout facts for the region header. ----------
+// `core/src/shared.rs` hashes these into the header of a shared region and refuses to attach
+// when they differ. Add a line here whenever a field moves or the state word's encoding
+// changes; a changed list only makes older processes refuse to attach, naming the fact.
+
+/// Sizes, offsets and encodings of the breaker block two processes must agree on to share it.
+#[cfg(all(feature = "std", unix))]
+pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
+    use core::mem::{align_of, offset_of, size_of};
+    let f = |n: usize| n as u64;
+    alloc::vec![
+        ("size of Core", f(size_of::<Core>())),
+        ("align of Core", f(align_of::<Core>())),
+        ("offset of Core.cfg", f(offset_of!(Core, cfg))),
+        ("offset of Core.id", f(offset_of!(Core, id))),
+        ("offset of Core.head", f(offset_of!(Core, head))),
+        ("offset of Core.streak", f(offset_of!(Core, streak))),
+        ("offset of Core.totals", f(offset_of!(Core, totals))),
+        ("offset of Head.state", f(offset_of!(Head, state))),
+        ("offset of Head.entered_at", f(offset_of!(Head, entered_at))),
+        ("offset of Head.open_ns", f(offset_of!(Head, open_ns))),
+        ("offset of Totals.rejected", f(offset_of!(Totals, rejected))),
+        ("offset of Totals.stale", f(offset_of!(Totals, stale))),
+        ("offset of Head.window_gen", f(offset_of!(Head, window_gen))),
+        ("offset of Head.trial_at", f(offset_of!(Head, trial_at))),
+        ("offset of Core.trials", f(offset_of!(Core, trials))),
+        ("trial-slot words", f(TRIAL_WORDS)),
+        ("trial slots per half-open generation", u64::from(TRIAL_SLOTS)),
+        ("half-open trial word encoding (seq, successes, out)", 0x0a_09_09),
+        ("size of Bucket", f(size_of::<Bucket>())),
+        ("align of Bucket", f(align_of::<Bucket>())),
+        ("offset of the ring", f(crate::placement::ring_offset(1))),
+        ("initial state word", Word::initial().pack()),
+        ("pending bit of the state word", PENDING),
+    ]
+}
+
+/// Byte offset of the `Config` inside a breaker block (for checking a shared block's config
+/// before building a reference to it).
+#[cfg(all(feature = "std", unix))]
+pub(crate) const SHARED_CONFIG_OFFSET: usize = core::mem::offset_of!(Core, cfg);
+// ---- end of the shared-memory block. ------------------------------------------------------

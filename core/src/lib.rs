@@ -143,6 +143,8 @@ mod boxed;
 mod clock;
 #[cfg(feature = "std")]
 mod guard;
+#[cfg(all(feature = "std", unix))]
+pub mod shared;
 
 pub use breaker::{Breaker, StaticBreaker};
 pub use config::{
@@ -163,6 +165,8 @@ pub use boxed::CircuitBreaker;
 pub use clock::now_ns;
 #[cfg(feature = "std")]
 pub use guard::{CallError, PermitGuard};
+#[cfg(all(feature = "std", unix))]
+pub use shared::{SharedBreaker, SharedError, SharedOptions};
 
 /// Compile-time proof, in every build (including the embedded one), that a breaker can be a
 /// `static` built by `const fn` from a configuration validated at compile time.

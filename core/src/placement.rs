@@ -19,7 +19,7 @@ pub(crate) fn next_id() -> u32 {
 }
 
 /// Byte offset of the ring in a breaker block of `n` buckets (`#[repr(C)]` layout).
-fn ring_offset(n: usize) -> usize {
+pub(crate) fn ring_offset(n: usize) -> usize {
     let head = core::alloc::Layout::new::<Core>();
     let ring =
         core::alloc::Layout::array::<Bucket>(n).unwrap_or(core::alloc::Layout::new::<Bucket>());

@@ -4,6 +4,8 @@
 #![allow(non_camel_case_types)]
 
 mod convert;
+#[cfg(unix)]
+mod shared;
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_char};
@@ -42,6 +44,27 @@ pub enum rb_status {
     /// rb_retry_after: the breaker is forced open; only rb_reset ends that, so there is no
     /// time to retry at.
     RB_NO_RETRY_AFTER = 10,
+    // Shared regions (rb_shared_*): 20..=29; rb_shared_last_error() has the details.
+    /// Shared region: a system call (open, flock, mmap, ...) failed.
+    RB_SHARED_IO = 20,
+    /// Shared region: this target's 64-bit atomics are not lock-free, so it cannot share one.
+    RB_SHARED_UNSUPPORTED = 21,
+    /// Shared region: the file is not a ringbreaker region.
+    RB_SHARED_NOT_A_REGION = 22,
+    /// Shared region: written in another format version.
+    RB_SHARED_VERSION_MISMATCH = 23,
+    /// Shared region: created by a build with another breaker layout.
+    RB_SHARED_LAYOUT_MISMATCH = 24,
+    /// Shared region: holds a breaker with another configuration.
+    RB_SHARED_CONFIG_MISMATCH = 25,
+    /// Shared region: the file is shorter than its header says.
+    RB_SHARED_TRUNCATED = 26,
+    /// Shared region: the header or the breaker block is inconsistent.
+    RB_SHARED_CORRUPT = 27,
+    /// Shared region: its creator is alive but did not finish creating it in time.
+    RB_SHARED_CREATION_TIMEOUT = 28,
+    /// The breaker was not opened by rb_shared_open in this process.
+    RB_NOT_SHARED = 29,
 }
 
 /// Breaker state (numbers as in the Rust `State`).
@@ -251,7 +274,14 @@ unsafe fn breaker<'a>(b: *const rb_breaker) -> Option<&'a Breaker> {
 /// calls, open 5 s, one half-open trial.
 #[unsafe(no_mangle)]
 pub extern "C" fn rb_config_default() -> rb_config {
-    convert::from_config(&ringbreaker::Config::default())
+    // The defaults that depend on other fields stay "default" (0), so a caller who changes
+    // window_ns or open_ns gets the same breaker as Rust and Python would build: a lease of
+    // one window and no cap on the open duration.
+    rb_config {
+        half_open_timeout_ns: 0,
+        max_open_ns: 0,
+        ..convert::from_config(&ringbreaker::Config::default())
+    }
 }
 
 /// Create a breaker on the heap. On RB_INVALID_CONFIG, rb_last_error_field() names the field.
@@ -696,6 +726,8 @@ pub extern "C" fn rb_status_str(status: u32) -> *const c_char {
         8 => c"internal error caught at the C boundary",
         9 => c"permit was already recorded; nothing changed",
         10 => c"forced open: no retry time until rb_reset",
+        #[cfg(unix)]
+        20..=29 => shared::status_str(status),
         _ => c"unknown status",
     };
     s.as_ptr()

@@ -169,7 +169,7 @@ impl Permit {
 /// The native breaker behind `ringbreaker.CircuitBreaker`.
 #[pyclass(frozen, module = "ringbreaker._native")]
 pub struct NativeBreaker {
-    inner: CircuitBreaker,
+    inner: crate::shared::Inner,
     name: Py<PyString>,
     clock: Clock,
     classifier: Classifier,
@@ -406,7 +406,7 @@ impl NativeBreaker {
             PyValueError::new_err(format!("{p}: {}", e.to_string().replacen(e.field(), p, 1)))
         })?;
         Ok(NativeBreaker {
-            inner: CircuitBreaker::new(cfg),
+            inner: CircuitBreaker::new(cfg).into(),
             name: name.unbind(),
             clock: Clock::from_py(clock)?,
             classifier: Classifier {
@@ -607,5 +607,42 @@ impl NativeBreaker {
             _ => return Err(PyValueError::new_err(format!("op: unknown operation {op:?}"))),
         };
         Ok(t.map(NativeTransition::from))
+    }
+}
+
+// ---- Shared breakers (issue 16, branch `shm`): `ringbreaker.shared` builds a NativeBreaker
+// with a template's settings over a shared region (`py/src/shared.rs`). -----------------------
+impl NativeBreaker {
+    /// The ring this breaker runs on.
+    pub(crate) fn inner(&self) -> &crate::shared::Inner {
+        &self.inner
+    }
+
+    /// This breaker's name, classifier, listener list and clock over `inner`. The default
+    /// clock becomes the host-wide one, since a shared breaker's times must agree between
+    /// processes.
+    pub(crate) fn with_inner(&self, py: Python<'_>, inner: crate::shared::Inner) -> NativeBreaker {
+        let copy = |ms: &[Matcher]| -> Vec<Matcher> {
+            ms.iter()
+                .map(|m| match m {
+                    Matcher::Type(t) => Matcher::Type(t.clone_ref(py)),
+                    Matcher::Predicate(f) => Matcher::Predicate(f.clone_ref(py)),
+                })
+                .collect()
+        };
+        NativeBreaker {
+            inner,
+            name: self.name.clone_ref(py),
+            clock: match &self.clock {
+                Clock::Default | Clock::Host => Clock::Host,
+                Clock::Manual(m) => Clock::Manual(m.clone_ref(py)),
+                Clock::Callable(f) => Clock::Callable(f.clone_ref(py)),
+            },
+            classifier: Classifier {
+                failure_on: copy(&self.classifier.failure_on),
+                ignore: copy(&self.classifier.ignore),
+            },
+            listeners: self.listeners.clone_ref(py),
+        }
     }
 }

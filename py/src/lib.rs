@@ -5,6 +5,7 @@
 mod breaker;
 mod clock;
 mod guarded;
+mod shared;
 
 use pyo3::prelude::*;
 
@@ -24,5 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     m.add_function(wrap_pyfunction!(breaker::set_hooks, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    shared::register(m)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import _native
 from ._breaker import CircuitBreaker, Subscription, _dispatch
 from ._registry import Registry
+from ._shared import SharedCircuitBreaker, SharedHistory, SharedRegionError, shared, shared_now_ns, unlink_shared
 from ._types import CircuitOpenError, Error, ForeignPermitError, Metrics, State, Transition
 
 ManualClock = _native.ManualClock
@@ -27,8 +28,14 @@ __all__ = [
     "Metrics",
     "Permit",
     "Registry",
+    "SharedCircuitBreaker",
+    "SharedHistory",
+    "SharedRegionError",
     "State",
     "Subscription",
     "Transition",
     "now_ns",
+    "shared",
+    "shared_now_ns",
+    "unlink_shared",
 ]

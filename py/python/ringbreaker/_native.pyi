@@ -3,7 +3,23 @@
 from collections.abc import Callable
 from typing import Any, final
 
-__all__ = ["Guarded", "ManualClock", "NativeBreaker", "Permit", "Transition", "VERSION", "now_ns", "set_hooks"]
+__all__ = [
+    "Guarded",
+    "ManualClock",
+    "NativeBreaker",
+    "Permit",
+    "SharedRegionError",
+    "Transition",
+    "VERSION",
+    "now_ns",
+    "set_hooks",
+    "share",
+    "shared_default_path",
+    "shared_history",
+    "shared_info",
+    "shared_now_ns",
+    "shared_unlink",
+]
 
 VERSION: str
 
@@ -94,3 +110,13 @@ class Guarded:
     def __new__(cls, breaker: NativeBreaker, func: Callable[..., Any]) -> Guarded: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: object, owner: type | None = None, /) -> Any: ...
+
+# Shared breakers (ringbreaker.shared).
+class SharedRegionError(Exception): ...
+
+def share(template: NativeBreaker, path: str) -> NativeBreaker: ...
+def shared_default_path(name: str) -> str: ...
+def shared_unlink(path: str) -> None: ...
+def shared_now_ns() -> int: ...
+def shared_history(b: NativeBreaker, since: int) -> tuple[list[Transition], int, int]: ...
+def shared_info(b: NativeBreaker) -> dict[str, Any]: ...
