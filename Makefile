@@ -10,8 +10,8 @@ PYTHON ?= python3
 
 
 .PHONY: py-develop py-test py-lint py-wheel
-.PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
-.PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
+.PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example c-shared shared-example
+.PHONY: fuzz demo demo-rust test lint bench bench-quick bench-wheel bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
 # The trading facade replaying a synthetic day (py/demo); `demo-rust` is the core's own example.
 demo: py-develop
@@ -20,7 +20,17 @@ demo: py-develop
 demo-rust:
 	$(CARGO) run --quiet --release -p ringbreaker --example demo
 
-test: rust-test embedded loom-quick c-test py-test miri lint
+# Lint first (fast, fails early), then the test stages, slowest last.
+test: lint rust-test embedded c-test py-test loom-quick miri
+
+# The reference model against each front door, far longer than `make test`'s 2,000 sequences
+# per door (SPEC_SEQUENCES sets the count; FUZZ_PY_SEQUENCES the Python door's).
+SPEC_SEQUENCES ?= 100000
+FUZZ_PY_SEQUENCES ?= 20000
+fuzz: py-develop
+	SPEC_SEQUENCES=$(SPEC_SEQUENCES) $(CARGO) test --release -p ringbreaker-spec --test rust_api
+	SPEC_SEQUENCES=$(SPEC_SEQUENCES) $(CARGO) test --release -p ringbreaker-ffi --test spec
+	SPEC_SEQUENCES=$(FUZZ_PY_SEQUENCES) $(VPY) -m pytest -q py/tests/test_spec.py
 
 rust-test:
 	$(CARGO) test --workspace
@@ -66,29 +76,43 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps
 
-# Benchmarks (benches/README.md): criterion (floor, ringbreaker, peers, contention), the
-# footprint run, the C loop and the Python driver, then benches/RESULTS.md from all of them.
+# Benchmarks (benches/README.md): criterion (floor, ringbreaker, C ABI, peers, 1 and 2 threads),
+# the footprint run, the C loop and the Python driver, then benches/RESULTS.md from all of them.
+# `bench-quick` is the targets table alone in a few minutes (built parts aside): the `quick`
+# binary (interleaved rounds, same-round ratios) and the Python driver's quick mode.
 BENCH_OUT := target/bench
 BENCH_VENV := target/bench-venv
 FFI_RELEASE_LIB := target/release/libringbreaker_ffi.a
 
 bench: bench-rust bench-callgrind bench-c bench-python
-	$(PYTHON) benches/report.py > /dev/null
-	@echo "wrote benches/RESULTS.md"
+	$(PYTHON) benches/report.py
+	@echo "wrote benches/RESULTS.md and benches/history.json"
+
+bench-quick: bench-wheel bench-callgrind
+	$(CARGO) build --release -q -p ringbreaker-benches --bin quick
+	target/release/quick $(BENCH_OUT)/quick.txt
+	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python-quick.json --quick > /dev/null
+	$(PYTHON) benches/report.py --quick
+	@echo "wrote the quick section of benches/RESULTS.md and benches/history.json"
 
 bench-rust:
 	@mkdir -p $(BENCH_OUT)
 	$(CARGO) bench -p ringbreaker-benches --bench breakers
 	$(CARGO) run --release -q -p ringbreaker-benches --bin footprint > $(BENCH_OUT)/footprint.txt
 
-# Instructions per acquire + record(success), counted by callgrind: the difference between runs
-# of 2M and 1M calls, so start-up cancels out. Independent of machine load, unlike a time.
+# Instructions per call of each hot path (benches/src/bin/hotpath.rs), counted by callgrind: the
+# difference between runs of 200k and 100k calls, so start-up cancels out. Independent of
+# machine load, unlike a time.
+CALLGRIND_MODES := fetch_add still rotate_1us rotate_every_call clock call rejected c_abi
+
 bench-callgrind:
 	@mkdir -p $(BENCH_OUT)
 	$(CARGO) build --release -q -p ringbreaker-benches --bin hotpath
-	@a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 1000000 2>&1 | sed -n 's/.*Collected : //p'); \
-	 b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 2000000 2>&1 | sed -n 's/.*Collected : //p'); \
-	 echo "instructions_per_call $$(( (b - a) / 1000000 ))" | tee $(BENCH_OUT)/callgrind.txt
+	@: > $(BENCH_OUT)/callgrind.txt; for m in $(CALLGRIND_MODES); do \
+	 a=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 100000 $$m 2>&1 | sed -n 's/.*Collected : //p'); \
+	 b=$$(valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/hotpath 200000 $$m 2>&1 | sed -n 's/.*Collected : //p'); \
+	 echo "instructions_per_call.$$m $$(( (b - a) / 100000 ))" | tee -a $(BENCH_OUT)/callgrind.txt; \
+	done
 
 bench-c:
 	@mkdir -p $(BENCH_OUT)
@@ -101,9 +125,12 @@ $(BENCH_VENV)/.installed: benches/python/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install -q -r benches/python/requirements.txt
 	touch $@
 
-bench-python: $(BENCH_VENV)/.installed $(VENV)/.dev-installed
+# ringbreaker's release wheel, built from this checkout, into the bench venv.
+bench-wheel: $(BENCH_VENV)/.installed $(VENV)/.dev-installed
 	$(VENV)/bin/maturin build --release -q -m py/Cargo.toml -o $(BENCH_OUT)/wheels
 	$(BENCH_VENV)/bin/python -m pip install -q --force-reinstall --no-deps $(BENCH_OUT)/wheels/ringbreaker-*.whl
+
+bench-python: bench-wheel
 	$(BENCH_VENV)/bin/python benches/python/bench.py $(BENCH_OUT)/python.json > /dev/null
 
 # ---- C ABI -------------------------------------------------------------------------------
@@ -116,7 +143,7 @@ CTEST_SRC := ffi-c/tests/c
 CTEST_OUT := target/ctest
 FFI_LIB := target/debug/libringbreaker_ffi.a
 C_LDLIBS := $(FFI_LIB) -lpthread -ldl -lm
-C_TESTS := test_api test_threads
+C_TESTS := test_api test_threads test_contract test_shared
 
 $(CBINDGEN):
 	$(CARGO) install --locked --root target/tools cbindgen --version $(CBINDGEN_VERSION)
@@ -177,6 +204,21 @@ c-example: pkgconfig
 	$(CC) -std=c11 $(CWARN) examples/c/breaker_demo.c \
 		$$(PKG_CONFIG_PATH=target/pkgconfig pkg-config --cflags --libs ringbreaker) -o $(CTEST_OUT)/breaker_demo
 	$(CTEST_OUT)/breaker_demo
+
+# Shared breakers alone (issue 16): the C test, plain and under the sanitizers, then the
+# two-process example. `c-test` runs the same test through C_TESTS.
+c-shared: ffi-lib
+	@mkdir -p $(CTEST_OUT)/plain $(CTEST_OUT)/asan
+	$(CC) -std=c11 $(CWARN) -g -Iinclude $(CTEST_SRC)/test_shared.c $(C_LDLIBS) -o $(CTEST_OUT)/plain/test_shared
+	$(CTEST_OUT)/plain/test_shared
+	$(CC) -std=c11 $(CWARN) -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+		-Iinclude $(CTEST_SRC)/test_shared.c $(C_LDLIBS) -o $(CTEST_OUT)/asan/test_shared
+	$(CTEST_OUT)/asan/test_shared
+
+shared-example: ffi-lib
+	@mkdir -p $(CTEST_OUT)
+	$(CC) -std=c11 $(CWARN) -Iinclude examples/shared/two_processes.c $(C_LDLIBS) -o $(CTEST_OUT)/two_processes
+	$(CTEST_OUT)/two_processes
 
 # ---- Python ------------------------------------------------------------------------------
 # .venv holds the pinned dev tools (py/requirements-dev.txt) and the package, installed by

@@ -42,6 +42,32 @@ enum rb_status
   RB_INVALID_ARGUMENT = 7,
   // An internal error was caught at the boundary; the breaker is unchanged or consistent.
   RB_PANIC = 8,
+  // The permit was already recorded: rb_record consumed this rb_permit before, or (for a
+  // half-open trial permit, checked by the breaker itself) a copy of it. Nothing changed.
+  RB_ALREADY_RECORDED = 9,
+  // rb_retry_after: the breaker is forced open; only rb_reset ends that, so there is no
+  // time to retry at.
+  RB_NO_RETRY_AFTER = 10,
+  // Shared region: a system call (open, flock, mmap, ...) failed.
+  RB_SHARED_IO = 20,
+  // Shared region: this target's 64-bit atomics are not lock-free, so it cannot share one.
+  RB_SHARED_UNSUPPORTED = 21,
+  // Shared region: the file is not a ringbreaker region.
+  RB_SHARED_NOT_A_REGION = 22,
+  // Shared region: written in another format version.
+  RB_SHARED_VERSION_MISMATCH = 23,
+  // Shared region: created by a build with another breaker layout.
+  RB_SHARED_LAYOUT_MISMATCH = 24,
+  // Shared region: holds a breaker with another configuration.
+  RB_SHARED_CONFIG_MISMATCH = 25,
+  // Shared region: the file is shorter than its header says.
+  RB_SHARED_TRUNCATED = 26,
+  // Shared region: the header or the breaker block is inconsistent.
+  RB_SHARED_CORRUPT = 27,
+  // Shared region: its creator is alive but did not finish creating it in time.
+  RB_SHARED_CREATION_TIMEOUT = 28,
+  // The breaker was not opened by rb_shared_open in this process.
+  RB_NOT_SHARED = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -150,6 +176,9 @@ enum rb_permit_kind
   RB_PERMIT_TRIAL = 1,
   // A call in Disabled, not recorded.
   RB_PERMIT_PASSTHROUGH = 2,
+  // Written by rb_record into the permit it recorded: recording it again returns
+  // RB_ALREADY_RECORDED.
+  RB_PERMIT_CONSUMED = 3,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -182,15 +211,21 @@ typedef struct {
   uint32_t half_open_permits;
   // Open duration after a trip from closed.
   uint64_t open_ns;
-  // Cap on the open duration as it grows; 0 means open_ns (no growth).
+  // Cap on the open duration as it grows by backoff_multiplier; 0 means no cap (it grows,
+  // saturating, up to UINT64_MAX).
   uint64_t max_open_ns;
   // Factor the open duration grows by after a failed trial (>= 1).
   double backoff_multiplier;
-  // How long half-open waits for its trials; 0 means one window.
+  // A half-open trial permit's lease; 0 means one window. Once every trial permit is out and
+  // not all have reported, the breaker re-opens at the first rb_try_acquire at or after the
+  // newest permit's issue time plus this (a lapse counts as a failed trial).
   uint64_t half_open_timeout_ns;
 } rb_config;
 
-// Permission to make one call; pass it back to rb_record by value, once.
+// Permission to make one call; pass its address to rb_record, once. rb_record marks it
+// consumed (kind RB_PERMIT_CONSUMED), so a second rb_record of it returns
+// RB_ALREADY_RECORDED. A half-open trial permit is single-use in the breaker itself, so even a
+// copy recorded again is refused; a copy of a Closed-state permit recorded twice counts twice.
 typedef struct {
   // Identity of the issuing breaker.
   uint32_t breaker_id;
@@ -198,6 +233,8 @@ typedef struct {
   uint32_t generation;
   // An rb_permit_kind value.
   uint32_t kind;
+  // A trial permit's slot in its half-open generation; 0 for other kinds.
+  uint32_t slot;
 } rb_permit;
 
 // A state change. `occurred` is false when the call changed nothing.
@@ -218,7 +255,7 @@ typedef struct {
 
 // A snapshot. Window counts cover the current window; rejected and stale are totals.
 typedef struct {
-  // Stored state.
+  // The state as the next rb_try_acquire at now_ns would find it (the same as rb_state).
   rb_breaker_state state;
   // Current generation.
   uint32_t generation;
@@ -238,10 +275,14 @@ typedef struct {
   uint64_t rejected;
   // Outcomes recorded with a permit from an older generation, since creation.
   uint64_t stale;
-  // When state is RB_STATE_OPEN: nanoseconds until a trial would be admitted; else 0.
+  // While the stored state is Open: nanoseconds until a trial would be admitted (0 once the
+  // open duration has passed); else 0.
   uint64_t time_until_half_open_ns;
   // Open duration in force.
   uint64_t open_ns;
+  // Whether the stored state is Open, i.e. whether time_until_half_open_ns means anything
+  // (C's form of the Rust and Python optional).
+  bool has_time_until_half_open;
 } rb_metrics;
 
 #ifdef __cplusplus
@@ -285,7 +326,11 @@ size_t rb_breaker_align(void);
 rb_status rb_breaker_init_in(void *mem, size_t len, const rb_config *config, rb_breaker **out);
 
 // Ask to make a call at `now_ns`. RB_OK writes `*out_permit`; RB_REJECTED does not. With
-// either, `*out_transition` (if not NULL) says whether the call changed the state.
+// either, `*out_transition` (if not NULL) says whether the call changed the state. After
+// RB_REJECTED, rb_retry_after(b, now_ns, &ns) says when to retry (the number Rust's
+// `Rejected::retry_after_ns` and Python's `CircuitOpenError.retry_after` carry), and the
+// rejecting state is `out_transition->to` if a transition occurred (a lapsed half-open lease
+// re-opened it), else rb_state(b, now_ns).
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_permit` NULL or valid; `out_transition` NULL or
@@ -295,18 +340,43 @@ rb_status rb_try_acquire(const rb_breaker *b,
                          rb_permit *out_permit,
                          rb_transition *out_transition);
 
-// Record how a permitted call ended. `outcome` is an rb_outcome; `duration_ns` is how long the
-// call took (compared with slow_call_ns; pass 0 if unknown). A permit from an older
-// generation is counted as stale (RB_OK); one from another breaker is RB_FOREIGN_PERMIT.
+// Record how a permitted call ended, and mark `*permit` consumed. `outcome` is an
+// rb_outcome; `duration_ns` is how long the call took (compared with slow_call_ns; pass 0 if
+// unknown). A permit from an older generation is counted as stale (RB_OK); one from another
+// breaker is RB_FOREIGN_PERMIT (the permit is left as it was, to be recorded where it
+// belongs); one already recorded is RB_ALREADY_RECORDED and changes nothing.
 //
 // # Safety
-// `b` must be NULL or a live breaker; `out_transition` NULL or valid.
+// `b` must be NULL or a live breaker; `permit` NULL or valid for reads and writes;
+// `out_transition` NULL or valid.
 rb_status rb_record(const rb_breaker *b,
-                    rb_permit permit,
+                    rb_permit *permit,
                     uint32_t outcome,
                     uint64_t duration_ns,
                     uint64_t now_ns,
                     rb_transition *out_transition);
+
+// Nanoseconds from `now_ns` until a call could be admitted — what a rejection at `now_ns`
+// means: 0 when rb_try_acquire at `now_ns` would permit it; for Open, the end of the open
+// period; for a half-open breaker with every trial out, the earliest lapse of the newest
+// trial's lease (once passed, the open period the lapse starts). RB_NO_RETRY_AFTER for a
+// forced-open breaker (`*out_ns` untouched). Rust's `Rejected::retry_after_ns` and Python's
+// `CircuitOpenError.retry_after` give the same number. Changes nothing.
+//
+// # Safety
+// `b` must be NULL or a live breaker; `out_ns` NULL or valid.
+rb_status rb_retry_after(const rb_breaker *b, uint64_t now_ns, uint64_t *out_ns);
+
+// Test support, not for production: rb_reset into `generation` instead of the next
+// generation, so tests can start next to a generation's wrap points (2^16 for window
+// stamps, 2^32 for permits) without making that many transitions.
+//
+// # Safety
+// `b` must be NULL or a live breaker; `out_transition` NULL or valid.
+rb_status rb_debug_reset_to_generation(const rb_breaker *b,
+                                       uint32_t generation,
+                                       uint64_t now_ns,
+                                       rb_transition *out_transition);
 
 // Snapshot the breaker at `now_ns` into `*out`. O(buckets).
 //
@@ -314,8 +384,9 @@ rb_status rb_record(const rb_breaker *b,
 // `b` must be NULL or a live breaker; `out` NULL or valid.
 rb_status rb_snapshot(const rb_breaker *b, uint64_t now_ns, rb_metrics *out);
 
-// The state the next rb_try_acquire at `now_ns` would find (an elapsed Open reads
-// HalfOpen). Changes nothing.
+// The state the next rb_try_acquire at `now_ns` would find (an elapsed Open reads HalfOpen, a
+// half-open breaker whose newest trial lease has lapsed reads Open; rb_snapshot agrees).
+// Changes nothing.
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out` NULL or valid.
@@ -353,13 +424,13 @@ rb_status rb_metrics_only(const rb_breaker *b,
                           uint64_t now_ns,
                           rb_transition *out_transition);
 
-// Closed, with a fresh window and the base open duration, from any state. `*out_transition` (if not NULL) says whether the state changed.
+// Closed, with a fresh window and the base open duration, from any state; from Closed too,
+// which clears the window (a Closed -> Closed transition with reason RB_REASON_RESET).
+// `*out_transition` (if not NULL) receives the transition.
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_reset(const rb_breaker *b,
-                   uint64_t now_ns,
-                   rb_transition *out_transition);
+rb_status rb_reset(const rb_breaker *b, uint64_t now_ns, rb_transition *out_transition);
 
 // Nanoseconds on CLOCK_MONOTONIC: one clock for every process on the machine, so breakers in
 // shared memory can be driven from several processes.
@@ -375,6 +446,69 @@ const char *rb_version(void);
 // offending rb_config field, as a static string. NULL if the last configuration on this
 // thread was valid or none was given.
 const char *rb_last_error_field(void);
+
+// Open the shared breaker at `path` (e.g. "/dev/shm/ringbreaker.orders"), creating it with
+// `config` if it does not exist, else attaching to it. Attaching checks the format version,
+// the layout and the configuration, and refuses with a status saying which differs;
+// rb_shared_last_error() then has the details (each differing field, with both values). The
+// breaker's permits carry the region's id, the same in every process. Close with
+// rb_shared_close; the file stays until rb_shared_unlink.
+//
+// # Safety
+// `path` must be NULL or a NUL-terminated string; `config` and `out` NULL or valid.
+rb_status rb_shared_open(const char *path, const rb_config *config, rb_breaker **out);
+
+// Unmap a breaker from rb_shared_open. The file and the other processes' mappings stay.
+// RB_NOT_SHARED for a breaker this process did not open with rb_shared_open (nothing is
+// done). Never close a breaker still in use by another thread.
+//
+// # Safety
+// `b` must be NULL or a pointer; it is only compared, never dereferenced, unless registered.
+rb_status rb_shared_close(rb_breaker *b);
+
+// Remove the region's file. Processes that have it open keep using it; the next
+// rb_shared_open of the path creates a new, separate region.
+//
+// # Safety
+// `path` must be NULL or a NUL-terminated string.
+rb_status rb_shared_unlink(const char *path);
+
+// After an rb_shared_* call failed on this thread: a description naming the path and what
+// differed or failed. NULL if the last one succeeded. Valid until the next rb_shared_* call
+// on this thread.
+const char *rb_shared_last_error(void);
+
+// Put a transition an rb_* call returned on a shared breaker into the region's journal, for
+// the other processes' rb_shared_history (calls on a shared breaker do not journal by
+// themselves). A transition with `occurred` false is ignored (RB_OK).
+//
+// # Safety
+// `b` must be NULL or a pointer; `t` NULL or valid.
+rb_status rb_shared_journal(const rb_breaker *b, const rb_transition *t);
+
+// The transitions after generation `since` that the region's journal holds, oldest first:
+// up to `cap` are written to `out`, their number to `*out_count`. `*out_missed` counts the
+// generations after `since` whose transition the journal cannot show (overwritten by 64 newer
+// ones, or not journaled); `*out_generation` is the current generation, to pass as `since`
+// next time. Every transition bumps the generation by one, so a gap is never silent.
+//
+// # Safety
+// `b` must be NULL or a pointer; `out` valid for `cap` elements (or NULL with `cap` 0); the
+// other out-pointers NULL or valid.
+rb_status rb_shared_history(const rb_breaker *b,
+                            uint32_t since,
+                            rb_transition *out,
+                            size_t cap,
+                            size_t *out_count,
+                            uint32_t *out_missed,
+                            uint32_t *out_generation);
+
+// The id stamped into this shared breaker's permits: drawn at random when the region was
+// created, the same in every process (0 for a breaker not opened by rb_shared_open).
+//
+// # Safety
+// `b` must be NULL or a pointer.
+uint32_t rb_shared_id(const rb_breaker *b);
 
 #ifdef __cplusplus
 }  // extern "C"

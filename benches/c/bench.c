@@ -1,6 +1,8 @@
 /* rb_try_acquire + rb_record from C: the same loop as the Rust bench
- * `ringbreaker/acquire+record/caller_time` (caller-supplied time advancing 1 ns a call).
- * Prints `c.acquire_record_ns median min max` for benches/report.py. */
+ * `ringbreaker/acquire+record/caller_time/<variant>`, compiled by a C compiler. Caller-supplied time
+ * advances 1 ns a call (still: never leaves a 1 s bucket), 1 us a call (a bucket boundary every
+ * 10^6 calls) and 1 s a call (every call in a new bucket: the worst case).
+ * Prints `c.acquire_record_ns.<variant> median min max` for benches/report.py. */
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int main(void) {
+static int run(const char *label, uint64_t step) {
     rb_config cfg = rb_config_default();
     rb_breaker *b = NULL;
     if (rb_breaker_new(&cfg, &b) != RB_OK) {
@@ -35,9 +37,9 @@ int main(void) {
         double t0 = now_s();
         for (uint64_t i = 0; i < N; i++) {
             rb_permit p;
-            now++;
+            now += step;
             if (rb_try_acquire(b, now, &p, NULL) != RB_OK ||
-                rb_record(b, p, RB_SUCCESS, 0, now, NULL) != RB_OK) {
+                rb_record(b, &p, RB_SUCCESS, 0, now, NULL) != RB_OK) {
                 fprintf(stderr, "unexpected status\n");
                 return 1;
             }
@@ -45,7 +47,12 @@ int main(void) {
         samples[r] = (now_s() - t0) * 1e9 / (double)N;
     }
     qsort(samples, REPEATS, sizeof samples[0], cmp);
-    printf("c.acquire_record_ns %.3f %.3f %.3f\n", samples[REPEATS / 2], samples[0], samples[REPEATS - 1]);
+    printf("c.acquire_record_ns.%s %.3f %.3f %.3f\n", label, samples[REPEATS / 2], samples[0],
+           samples[REPEATS - 1]);
     rb_breaker_free(b);
     return 0;
+}
+
+int main(void) {
+    return run("still", 1) || run("rotate_1us", 1000) || run("rotate_every_call", 1000000000ULL);
 }

@@ -2,8 +2,12 @@
 
 Run by `make bench` in its own venv (ringbreaker's release wheel, pybreaker, circuitbreaker,
 aiobreaker, purgatory). Each figure is nanoseconds per call: the median of `REPEATS` timed
-loops of `N` calls, with the spread (min..max of the repeats); the candidates of one table are
-timed in turn within each repeat. Writes JSON to the path given.
+loops of `N` calls, with the spread (min..max of the repeats) and every repeat's figure
+(`samples`); the candidates of one table are timed in turn within each repeat, so
+`benches/report.py` takes ratios within a repeat. Writes JSON to the path given.
+
+Usage: `bench.py OUT.json [--quick]`. `--quick` (for `make bench-quick`) times fewer calls and
+skips the memory run.
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ N = 200_000
 REPEATS = 9
 
 
-def figure(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+def figure(samples: list[float]) -> dict[str, Any]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples), "samples": samples}
 
 
-def interleaved(fns: dict[str, Any], per_call: Callable[[Any], float]) -> dict[str, dict[str, float]]:
+def interleaved(fns: dict[str, Any], per_call: Callable[[Any], float]) -> dict[str, dict[str, Any]]:
     """`per_call(fn)` (nanoseconds per call) for each of `fns`, interleaved: every repeat times
     each candidate once, in turn, so a slow spell of a shared machine falls on all of them
     alike. The garbage collector is off while a candidate is timed."""
@@ -50,14 +54,15 @@ def interleaved(fns: dict[str, Any], per_call: Callable[[Any], float]) -> dict[s
     return {name: figure(v) for name, v in samples.items()}
 
 
-def time_sync(fns: dict[str, Callable[[], Any]], n: int = N) -> dict[str, dict[str, float]]:
+def time_sync(fns: dict[str, Callable[[], Any]], n: int | None = None) -> dict[str, dict[str, Any]]:
     """Nanoseconds per call of each of `fns`."""
+    calls = N if n is None else n
 
     def per_call(fn: Callable[[], Any]) -> float:
         t0 = time.perf_counter_ns()
-        for _ in range(n):
+        for _ in range(calls):
             fn()
-        return (time.perf_counter_ns() - t0) / n
+        return (time.perf_counter_ns() - t0) / calls
 
     return interleaved(fns, per_call)
 
@@ -77,21 +82,38 @@ def rejecting(fn: Callable[[], Any], exc: type[BaseException]) -> Callable[[], N
     return once
 
 
-def time_async(fns: dict[str, Callable[[], Awaitable[Any]]], n: int = N) -> dict[str, dict[str, float]]:
+def raising_same_frame(exc: BaseException) -> Callable[[], None]:
+    """The baseline of a caught rejection: raise a new exception of `exc`'s type with `exc`'s
+    arguments and catch it, both in one frame (what any exception costs, with no breaker)."""
+    cls, args = type(exc), exc.args
+
+    def once() -> None:
+        try:
+            raise cls(*args)
+        except cls:
+            pass
+
+    return once
+
+
+def time_async(fns: dict[str, Callable[[], Awaitable[Any]]], n: int | None = None) -> dict[str, dict[str, Any]]:
     """`time_sync` for coroutine functions, each sample awaited in a running event loop (the
     loop's set-up is outside the timed part)."""
+    calls = N if n is None else n
 
     async def loop(fn: Callable[[], Awaitable[Any]]) -> float:
         t0 = time.perf_counter_ns()
-        for _ in range(n):
+        for _ in range(calls):
             await fn()
-        return (time.perf_counter_ns() - t0) / n
+        return (time.perf_counter_ns() - t0) / calls
 
     return interleaved(fns, lambda fn: asyncio.run(loop(fn)))
 
 
-def two_threads(fn: Callable[[], Any], n: int = N) -> dict[str, float]:
-    """Calls per second of 1 thread and of 2 threads sharing `fn`'s breaker, alternated."""
+def two_threads(fn: Callable[[], Any], n: int | None = None) -> dict[str, float]:
+    """Calls per second of 1 thread and of 2 threads sharing `fn`'s breaker, alternated. Under
+    the GIL, two threads take turns: this shows what sharing a breaker costs beyond that."""
+    n = N if n is None else n
 
     def run(threads: int) -> float:
         barrier = threading.Barrier(threads + 1)
@@ -135,8 +157,13 @@ def memory(fn: Callable[[], Any], calls: int) -> dict[str, int]:
 
 
 def main() -> None:
+    global N, REPEATS
     out_path = sys.argv[1]
-    mem_calls = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000_000
+    quick = "--quick" in sys.argv[2:]
+    rest = [a for a in sys.argv[2:] if a != "--quick"]
+    mem_calls = int(rest[0]) if rest else 10_000_000
+    if quick:
+        N, REPEATS = 100_000, 9
 
     def bare() -> int:
         return 1
@@ -163,6 +190,7 @@ def main() -> None:
                      for p in ("ringbreaker", "pybreaker", "circuitbreaker", "aiobreaker", "purgatory")},
         "n": N,
         "repeats": REPEATS,
+        "quick": quick,
     }
     results["sync"] = time_sync({
         "bare": bare,
@@ -181,15 +209,24 @@ def main() -> None:
     open_rb.trip()
     open_pb = pybreaker.CircuitBreaker(reset_timeout=3600)
     open_pb.open()
+    open_call = open_rb(bare)
+    try:
+        open_call()
+        raise AssertionError("expected a rejection")
+    except ringbreaker.CircuitOpenError as e:
+        rejection = e
     results["rejected"] = time_sync({
-        "ringbreaker": rejecting(open_rb(bare), ringbreaker.CircuitOpenError),
+        "ringbreaker": rejecting(open_call, ringbreaker.CircuitOpenError),
+        "raise_same_frame": raising_same_frame(rejection),
         "pybreaker": rejecting(open_pb(bare), pybreaker.CircuitBreakerError),
     })
     results["threads"] = {"ringbreaker": two_threads(rb_sync)}
-    results["memory"] = {"ringbreaker": memory(rb_sync, mem_calls)}
+    if not quick:
+        results["memory"] = {"ringbreaker": memory(rb_sync, mem_calls)}
     with open(out_path, "w") as f:
         json.dump(results, f, indent=2)
-    print(json.dumps(results["sync"] | {"async": results["async"]}, indent=1))
+    print(json.dumps({k: {n: v["median"] for n, v in results[k].items()} for k in ("sync", "async", "rejected")},
+                     indent=1))
 
 
 if __name__ == "__main__":

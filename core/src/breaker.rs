@@ -3,10 +3,11 @@
 use crossbeam_utils::CachePadded;
 
 use crate::config::{Config, ConfigError};
-use crate::state::{self as word, PENDING, State, Word};
+use crate::placement::next_id;
+use crate::state::{self as word, PENDING, State, TRIAL_SLOTS, Word};
 use crate::sync::{self, AtomicU32, AtomicU64, Ordering};
 use crate::types::{
-    ForeignPermit, Metrics, Outcome, Permit, PermitKind, Reason, Rejected, Transition,
+    Metrics, Outcome, Permit, PermitKind, Reason, RecordError, Rejected, Transition,
 };
 use crate::window::{self, Bucket};
 
@@ -19,7 +20,21 @@ pub(crate) struct Head {
     entered_at: AtomicU64,
     /// Open duration in force: `open_ns`, grown by backoff after failed trials.
     open_ns: AtomicU64,
+    /// The generation whose window a snapshot shows: the last one entered in a recording
+    /// state (Closed, MetricsOnly). Published with `entered_at`.
+    window_gen: AtomicU32,
+    /// Caller time at which the newest trial permit of the current HalfOpen generation was
+    /// issued: its lease started then. Written (`fetch_max`) before the compare-and-swap that
+    /// issues the permit, so whoever sees that permit issued sees its lease (T5).
+    trial_at: AtomicU64,
 }
+
+/// Words of the trial-slot map: 32 slots each, `TRIAL_SLOTS` in all (fewer under loom, whose
+/// models use a handful of trials and pay for every atomic).
+#[cfg(not(ringbreaker_loom))]
+const TRIAL_WORDS: usize = (TRIAL_SLOTS as usize).div_ceil(32);
+#[cfg(ringbreaker_loom)]
+const TRIAL_WORDS: usize = 1;
 
 /// Totals written on the reject and stale paths, kept off the state word's line so a storm of
 /// rejections does not invalidate every acquirer's copy of the state.
@@ -39,55 +54,73 @@ pub(crate) struct Core {
     /// Consecutive failures: `generation << 32 | count`.
     streak: CachePadded<AtomicU64>,
     totals: CachePadded<Totals>,
+    /// Which trial permits of a HalfOpen generation have been recorded, so a second record of
+    /// one is refused (T6). Word `i` is `generation << 32 | bits` for slots `32 i ..`; a word
+    /// stamped with an older generation counts as empty.
+    trials: CachePadded<[AtomicU64; TRIAL_WORDS]>,
 }
 
 macro_rules! core_new {
-    ($cfg:expr, $id:expr) => {
+    ($cfg:expr, $id:expr, $trials:expr) => {
         Core {
             id: AtomicU32::new($id),
             head: CachePadded::new(Head {
                 state: AtomicU64::new(Word::initial().pack()),
                 entered_at: AtomicU64::new(0),
                 open_ns: AtomicU64::new($cfg.open_ns),
+                window_gen: AtomicU32::new(Word::initial().gen_),
+                trial_at: AtomicU64::new(0),
             }),
             streak: CachePadded::new(AtomicU64::new(0)),
             totals: CachePadded::new(Totals {
                 rejected: AtomicU64::new(0),
                 stale: AtomicU64::new(0),
             }),
+            trials: CachePadded::new($trials),
             cfg: $cfg,
         }
     };
 }
 
 impl Core {
+    /// The bucket count, which sizes the ring that follows the header.
+    pub(crate) fn buckets(&self) -> u32 {
+        self.cfg.buckets
+    }
+
     #[cfg(not(ringbreaker_loom))]
     pub(crate) const fn new(cfg: Config, id: u32) -> Core {
-        core_new!(cfg, id)
+        core_new!(cfg, id, [const { AtomicU64::new(0) }; TRIAL_WORDS])
     }
 
     #[cfg(ringbreaker_loom)]
     pub(crate) fn new(cfg: Config, id: u32) -> Core {
-        core_new!(cfg, id)
+        core_new!(cfg, id, core::array::from_fn(|_| AtomicU64::new(0)))
     }
 }
 
-/// A fresh process-wide breaker identity (never 0).
-pub(crate) fn next_id() -> u32 {
-    loop {
-        let id = sync::NEXT_BREAKER_ID.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        if id != 0 {
-            return id;
-        }
-    }
+/// What a transition publishes beside the state word, read consistently with it.
+#[derive(Clone, Copy)]
+struct Published {
+    entered_at: u64,
+    open_ns: u64,
+    window_gen: u32,
 }
 
-/// Byte offset of the ring in a breaker block of `n` buckets (`#[repr(C)]` layout).
-fn ring_offset(n: usize) -> usize {
-    let head = core::alloc::Layout::new::<Core>();
-    let ring =
-        core::alloc::Layout::array::<Bucket>(n).unwrap_or(core::alloc::Layout::new::<Bucket>());
-    head.extend(ring).map_or(0, |(_, off)| off)
+/// Whether a HalfOpen word can issue no further trial permit: all `permits` are out, or the
+/// generation has used every trial slot (only after hand-backs).
+fn trials_full(w: &Word, permits: u32) -> bool {
+    w.ho_issued >= permits || w.ho_seq >= TRIAL_SLOTS
+}
+
+/// What recording a trial permit's slot found.
+enum Mark {
+    /// This record is the slot's first.
+    First,
+    /// The slot was recorded before.
+    Again,
+    /// The slot map has moved on to another generation: the permit is stale.
+    Moved,
 }
 
 /// How a transition sets the open duration.
@@ -213,19 +246,56 @@ impl Breaker {
         Word::unpack(self.load()).gen_
     }
 
-    /// The entry time and open duration of the state in `raw`, read consistently with it:
-    /// `None` while the transition into it is still publishing them, or if another transition
-    /// overtook the read (the caller then acts on the newer word).
-    fn times(&self, raw: u64) -> Option<(u64, u64)> {
+    /// What the transition into the state in `raw` published, read consistently with it:
+    /// `None` while the transition is still publishing, or if another transition overtook the
+    /// read (the caller then acts on the newer word).
+    fn times(&self, raw: u64) -> Option<Published> {
         if raw & PENDING != 0 {
             return None;
         }
         let head = &self.core.head;
-        let entered = head.entered_at.load(Ordering::Acquire);
+        let entered_at = head.entered_at.load(Ordering::Acquire);
         let open_ns = head.open_ns.load(Ordering::Acquire);
+        let window_gen = head.window_gen.load(Ordering::Acquire);
         let again = head.state.load(Ordering::Acquire);
         (Word::unpack(again).gen_ == Word::unpack(raw).gen_ && again & PENDING == 0)
-            .then_some((entered, open_ns))
+            .then_some(Published { entered_at, open_ns, window_gen })
+    }
+
+    /// The instant the newest trial lease of the HalfOpen generation in `raw` lapses. Read
+    /// after `raw`, so it includes every lease issued up to `raw` (T5).
+    fn lease_end(&self) -> u64 {
+        let newest = self.core.head.trial_at.load(Ordering::Acquire);
+        newest.saturating_add(self.core.cfg.half_open_timeout_ns)
+    }
+
+    /// Record that trial slot `slot` of generation `generation` (the current one when this
+    /// was called) has reported.
+    fn mark_trial(&self, generation: u32, slot: u16) -> Mark {
+        let slot = usize::from(slot);
+        let Some(word) = self.core.trials.get(slot / 32) else { return Mark::Moved };
+        let bit = 1u64 << (slot % 32);
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let stamped = (cur >> 32) as u32;
+            let next = if stamped == generation {
+                if cur & bit != 0 {
+                    return Mark::Again;
+                }
+                cur | bit
+            } else if self.generation_now() == generation {
+                // Another generation's marks while this one is current: an older one's, empty
+                // for this one. (Compared by identity, not order, so it holds across the
+                // generation's wrap.)
+                (u64::from(generation) << 32) | bit
+            } else {
+                return Mark::Moved;
+            };
+            match word.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Mark::First,
+                Err(found) => cur = found,
+            }
+        }
     }
 
     /// The state word once no transition is publishing. Transitions are claimed by one CAS and
@@ -252,17 +322,55 @@ impl Breaker {
         now: u64,
         open: OpenNs,
     ) -> Result<Transition, u64> {
+        let generation = Word::unpack(expected).gen_.wrapping_add(1);
+        self.transition_to(expected, generation, to, ho_issued, reason, now, open)
+    }
+
+    /// [`transition`](Self::transition) into a given generation.
+    #[allow(clippy::too_many_arguments)]
+    fn transition_to(
+        &self,
+        expected: u64,
+        generation: u32,
+        to: State,
+        ho_issued: u32,
+        reason: Reason,
+        now: u64,
+        open: OpenNs,
+    ) -> Result<Transition, u64> {
         let w = Word::unpack(expected);
-        let generation = w.gen_.wrapping_add(1);
         let next = Word {
             gen_: generation,
-            // Entering a recording state starts a fresh window: the new generation's stamps.
-            wgen_lo: if to.records() { generation as u8 } else { w.wgen_lo },
             pending: true,
             state: to,
+            ho_seq: ho_issued,
             ho_successes: 0,
             ho_issued,
         };
+        if to.records() {
+            // A fresh window: no word may carry this generation's stamp bits before it is
+            // current (the window is exact after any number of transitions). And a fresh
+            // streak, for the same reason: a streak word left by the generation 2^32 back
+            // would otherwise read as this one's. Both before the swap, because recorders of
+            // the new generation start right after it; if the swap fails, the state whose
+            // streak this clears has already been left (only transitions change a Closed
+            // word).
+            window::retire_aliases(&self.ring, generation, w.gen_);
+            self.core.streak.store(u64::from(generation) << 32, Ordering::Release);
+        }
+        if to == State::HalfOpen {
+            // Likewise the trial-slot map: marks left by the generation 2^32 back are cleared.
+            for word in self.core.trials.iter() {
+                if (word.load(Ordering::Acquire) >> 32) as u32 == generation {
+                    word.store(u64::from(generation) << 32, Ordering::Release);
+                }
+            }
+            // The entering call takes the first trial permit (slot 0): its lease starts now,
+            // and is in place before any other caller can see HalfOpen and issue (T5). If the
+            // swap fails, `now` stays as a lease start no earlier than the last one: a later
+            // lapse, never an earlier one.
+            self.core.head.trial_at.fetch_max(now, Ordering::AcqRel);
+        }
         let head = &self.core.head;
         head.state.compare_exchange(expected, next.pack(), Ordering::AcqRel, Ordering::Acquire)?;
         let cfg = &self.core.cfg;
@@ -273,6 +381,9 @@ impl Breaker {
         };
         head.entered_at.store(now, Ordering::Release);
         head.open_ns.store(open_ns, Ordering::Release);
+        if to.records() {
+            head.window_gen.store(generation, Ordering::Release);
+        }
         head.state.fetch_and(!PENDING, Ordering::Release);
         Ok(Transition { from: w.state, to, generation, at: now, reason })
     }
@@ -291,35 +402,44 @@ impl Breaker {
     /// Closed, MetricsOnly and Disabled permit every call with a load of the state word. Open
     /// rejects until `open_ns` has passed since it opened; the first caller after that moves
     /// it to HalfOpen and receives the first trial permit (and the [`Transition`], via
-    /// [`Permit::transition`]). HalfOpen admits at most `half_open_permits` trials; once all
-    /// are out and none has reported for `half_open_timeout_ns`, the next caller re-opens it.
+    /// [`Permit::transition`]). HalfOpen admits at most `half_open_permits` trials, each a
+    /// lease that starts when it is issued; once every trial permit is out, not all have
+    /// reported, and the newest has been out for `half_open_timeout_ns`, the next caller
+    /// re-opens it (a lapse counts as a failed trial: the open duration grows). Every rejection
+    /// carries [`Rejected::retry_after_ns`].
     // `#[inline]` lets the permit and the outcome stay in registers across a caller's
     // acquire + record instead of crossing two calls through memory: measured 28–30 ns → 16–18
     // ns per pair in a 50M-call loop here, at the price of ~15 % on the rejection path.
     #[inline]
     pub fn try_acquire(&self, now: u64) -> Result<Permit, Rejected> {
         let id = self.id();
-        let permit =
-            |generation, kind, transition| Permit { breaker_id: id, generation, kind, transition };
+        let permit = |generation, kind, slot, transition| Permit {
+            breaker_id: id,
+            generation,
+            kind,
+            slot,
+            transition,
+        };
         let mut raw = self.load();
         // Closed and MetricsOnly, the common case, without decoding the word.
         if word::raw_records(raw) {
-            return Ok(permit(word::raw_gen(raw), PermitKind::Normal, None));
+            return Ok(permit(word::raw_gen(raw), PermitKind::Normal, 0, None));
         }
         let cfg = &self.core.cfg;
         loop {
             let w = Word::unpack(raw);
             match w.state {
                 State::Closed | State::MetricsOnly => {
-                    return Ok(permit(w.gen_, PermitKind::Normal, None));
+                    return Ok(permit(w.gen_, PermitKind::Normal, 0, None));
                 }
-                State::Disabled => return Ok(permit(w.gen_, PermitKind::Passthrough, None)),
+                State::Disabled => return Ok(permit(w.gen_, PermitKind::Passthrough, 0, None)),
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None, None)),
                 State::Open => {
-                    let Some((entered, open_ns)) = self.times(raw) else {
+                    let Some(p) = self.times(raw) else {
+                        // Only while another thread publishes a transition it just made.
                         return Err(self.reject(State::Open, None, None));
                     };
-                    let until = entered.saturating_add(open_ns);
+                    let until = p.entered_at.saturating_add(p.open_ns);
                     if now < until {
                         return Err(self.reject(State::Open, Some(until - now), None));
                     }
@@ -331,31 +451,42 @@ impl Breaker {
                         now,
                         OpenNs::Keep,
                     ) {
-                        Ok(t) => return Ok(permit(t.generation, PermitKind::Trial, Some(t))),
+                        Ok(t) => return Ok(permit(t.generation, PermitKind::Trial, 0, Some(t))),
                         Err(found) => raw = found,
                     }
                 }
                 State::HalfOpen => {
-                    if w.ho_issued < cfg.half_open_permits {
-                        let next = Word { ho_issued: w.ho_issued + 1, ..w }.pack();
+                    if !trials_full(&w, cfg.half_open_permits) {
+                        // The lease starts before the permit exists (T5).
+                        self.core.head.trial_at.fetch_max(now, Ordering::AcqRel);
+                        let next =
+                            Word { ho_issued: w.ho_issued + 1, ho_seq: w.ho_seq + 1, ..w }.pack();
                         match self.core.head.state.compare_exchange_weak(
                             raw,
                             next,
                             Ordering::AcqRel,
                             Ordering::Acquire,
                         ) {
-                            Ok(_) => return Ok(permit(w.gen_, PermitKind::Trial, None)),
+                            Ok(_) => {
+                                // `ho_seq < TRIAL_SLOTS <= u16::MAX`, checked by `trials_full`.
+                                let slot = w.ho_seq as u16;
+                                return Ok(permit(w.gen_, PermitKind::Trial, slot, None));
+                            }
                             Err(found) => {
                                 raw = found;
                                 continue;
                             }
                         }
                     }
-                    let lapsed = self.times(raw).is_some_and(|(entered, _)| {
-                        now.saturating_sub(entered) >= cfg.half_open_timeout_ns
-                    });
-                    if !lapsed {
-                        return Err(self.reject(State::HalfOpen, None, None));
+                    let lapse_at = self.lease_end();
+                    if now < lapse_at {
+                        return Err(self.reject(State::HalfOpen, Some(lapse_at - now), None));
+                    }
+                    if w.pending {
+                        // Only a transition waits for another to publish.
+                        sync::spin();
+                        raw = self.load();
+                        continue;
                     }
                     match self.transition(
                         raw,
@@ -366,9 +497,9 @@ impl Breaker {
                         OpenNs::Grow,
                     ) {
                         Ok(t) => {
-                            let retry = self
-                                .times(self.load())
-                                .map(|(e, d)| e.saturating_add(d).saturating_sub(now));
+                            let retry = self.times(self.load()).map(|p| {
+                                p.entered_at.saturating_add(p.open_ns).saturating_sub(now)
+                            });
                             return Err(self.reject(State::Open, retry, Some(t)));
                         }
                         Err(found) => raw = found,
@@ -398,23 +529,31 @@ impl Breaker {
             breaker_id: self.id(),
             generation: word::raw_gen(raw),
             kind,
+            slot: 0,
             transition: None,
         })
     }
 
     /// Record the outcome of a permitted call made at `now`. Returns the transition it caused,
     /// if any. An outcome whose permit belongs to an older generation is counted as stale and
-    /// changes nothing else; a permit from another breaker is counted as stale too (use
-    /// [`try_record`](Self::try_record) to have it reported).
+    /// changes nothing else; a permit from another breaker is counted as stale too, and a
+    /// half-open trial permit recorded a second time changes nothing (use
+    /// [`try_record`](Self::try_record) to have either reported).
     #[inline]
     pub fn record(&self, permit: Permit, outcome: Outcome, now: u64) -> Option<Transition> {
         if self.record_fast(&permit, outcome, None, now) {
             return None;
         }
-        self.record_inner(permit, outcome, None, now).unwrap_or_else(|ForeignPermit| {
+        self.record_inner(permit, outcome, None, now).unwrap_or_else(|e| self.refused(e))
+    }
+
+    /// What `record` and `record_timed` do with an outcome `try_record` would refuse.
+    #[cold]
+    fn refused(&self, e: RecordError) -> Option<Transition> {
+        if e == RecordError::ForeignPermit {
             self.count_stale();
-            None
-        })
+        }
+        None
     }
 
     /// [`record`](Self::record) for a call that took `duration_ns`: with slow-call detection
@@ -430,14 +569,14 @@ impl Breaker {
         if self.record_fast(&permit, outcome, Some(duration_ns), now) {
             return None;
         }
-        self.record_inner(permit, outcome, Some(duration_ns), now).unwrap_or_else(|ForeignPermit| {
-            self.count_stale();
-            None
-        })
+        self.record_inner(permit, outcome, Some(duration_ns), now)
+            .unwrap_or_else(|e| self.refused(e))
     }
 
     /// [`record_timed`](Self::record_timed) (or [`record`](Self::record) when `duration_ns` is
-    /// `None`) that reports a permit issued by another breaker instead of counting it.
+    /// `None`) that reports, instead of counting, a permit issued by another breaker
+    /// ([`RecordError::ForeignPermit`]) or a half-open trial permit of the current generation
+    /// recorded a second time ([`RecordError::AlreadyRecorded`]). Either way nothing changes.
     #[inline]
     pub fn try_record(
         &self,
@@ -445,7 +584,7 @@ impl Breaker {
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,
-    ) -> Result<Option<Transition>, ForeignPermit> {
+    ) -> Result<Option<Transition>, RecordError> {
         if self.record_fast(&permit, outcome, duration_ns, now) {
             return Ok(None);
         }
@@ -507,9 +646,9 @@ impl Breaker {
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,
-    ) -> Result<Option<Transition>, ForeignPermit> {
+    ) -> Result<Option<Transition>, RecordError> {
         if permit.breaker_id != self.id() {
-            return Err(ForeignPermit);
+            return Err(RecordError::ForeignPermit);
         }
         let raw = self.load();
         let w = Word::unpack(raw);
@@ -522,7 +661,19 @@ impl Breaker {
             (State::Closed | State::MetricsOnly, PermitKind::Normal) => {
                 self.record_window(w, outcome, slow, now)
             }
-            (State::HalfOpen, PermitKind::Trial) => self.record_trial(raw, outcome, slow, now),
+            // A slot this generation never issued: only a forged permit gets here.
+            (State::HalfOpen, PermitKind::Trial) if u32::from(permit.slot) >= w.ho_seq => {
+                self.count_stale();
+                None
+            }
+            (State::HalfOpen, PermitKind::Trial) => match self.mark_trial(w.gen_, permit.slot) {
+                Mark::First => self.record_trial(raw, outcome, slow, now),
+                Mark::Again => return Err(RecordError::AlreadyRecorded),
+                Mark::Moved => {
+                    self.count_stale();
+                    None
+                }
+            },
             (State::Disabled, PermitKind::Passthrough) => None,
             // Same generation, wrong kind: only a forged permit gets here.
             _ => {
@@ -566,8 +717,10 @@ impl Breaker {
         loop {
             let cur_gen = (cur >> 32) as u32;
             let count = cur as u32;
-            // A streak word of a newer generation means our permit went stale meanwhile.
-            if cur_gen != generation && (cur_gen.wrapping_sub(generation) as i32) > 0 {
+            // A word of another generation is an older one's, to be replaced, while ours is
+            // current; otherwise our permit went stale meanwhile. (Identity, not order: the
+            // generation wraps.)
+            if cur_gen != generation && self.generation_now() != generation {
                 return false;
             }
             let next_count = match outcome {
@@ -721,30 +874,84 @@ impl Breaker {
     }
 
     /// The state as the next [`try_acquire`](Self::try_acquire) at `now` would find it: an
-    /// Open breaker whose open duration has passed reports HalfOpen (it moves there lazily,
-    /// on that acquire). Reading the state never changes it.
+    /// Open breaker whose open duration has passed reads HalfOpen (it moves there lazily, on
+    /// that acquire), and a full HalfOpen whose newest trial lease has lapsed reads Open.
+    /// [`snapshot`](Self::snapshot)`.state` is the same. Reading the state never changes it.
     pub fn state(&self, now: u64) -> State {
         let raw = self.load();
+        self.effective(raw, self.times(raw), now)
+    }
+
+    /// The state in `raw` as a `try_acquire` at `now` would find it.
+    fn effective(&self, raw: u64, published: Option<Published>, now: u64) -> State {
         let w = Word::unpack(raw);
-        match (w.state, self.times(raw)) {
-            (State::Open, Some((e, d))) if now >= e.saturating_add(d) => State::HalfOpen,
+        match (w.state, published) {
+            (State::Open, Some(p)) if now >= p.entered_at.saturating_add(p.open_ns) => {
+                State::HalfOpen
+            }
+            (State::HalfOpen, Some(_))
+                if trials_full(&w, self.core.cfg.half_open_permits) && now >= self.lease_end() =>
+            {
+                State::Open
+            }
             (s, _) => s,
         }
     }
 
+    /// Nanoseconds from `now` until a call could be admitted — the number a rejection at `now`
+    /// carries in [`Rejected::retry_after_ns`]: 0 when a `try_acquire` at `now` would be
+    /// permitted; for Open, the end of the open period; for a full HalfOpen, the earliest lapse
+    /// of its newest lease (and once that has passed, the open period the lapse would start);
+    /// `None` for ForcedOpen, which only a manual `reset` ends. Changes nothing.
+    pub fn retry_after(&self, now: u64) -> Option<u64> {
+        loop {
+            let raw = self.settled();
+            let Some(p) = self.times(raw) else { continue };
+            let w = Word::unpack(raw);
+            return match w.state {
+                State::Closed | State::MetricsOnly | State::Disabled => Some(0),
+                State::ForcedOpen => None,
+                State::Open => Some(p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
+                State::HalfOpen if !trials_full(&w, self.core.cfg.half_open_permits) => Some(0),
+                State::HalfOpen => {
+                    let lapse_at = self.lease_end();
+                    if now < lapse_at {
+                        Some(lapse_at - now)
+                    } else {
+                        Some(self.core.cfg.grown_open_ns(p.open_ns))
+                    }
+                }
+            };
+        }
+    }
+
     /// A snapshot of the breaker at `now`. O(buckets).
+    ///
+    /// In Closed and MetricsOnly the window is the current generation's. In the other states
+    /// it is the window of the last generation that recorded (the one that tripped it, say),
+    /// ageing out with time, while fewer than 65,536 transitions separate it from the current
+    /// generation; beyond that it is empty.
     pub fn snapshot(&self, now: u64) -> Metrics {
-        let raw = self.load();
+        let (raw, p) = loop {
+            let raw = self.settled();
+            if let Some(p) = self.times(raw) {
+                break (raw, p);
+            }
+        };
         let w = Word::unpack(raw);
-        // Outside a recording state the window shown is the one that was current when the
-        // breaker left it (the one that tripped it), ageing out with time.
-        let wgen = if w.state.records() { w.gen_ } else { w.window_gen() };
-        let c = window::counts(&self.ring, &self.core.cfg, wgen, now);
+        let wgen = if w.state.records() {
+            Some(w.gen_)
+        } else {
+            Some(p.window_gen).filter(|g| w.gen_.wrapping_sub(*g) < window::GEN_STAMP_SPAN)
+        };
+        let c = match wgen {
+            Some(g) => window::counts(&self.ring, &self.core.cfg, g, now),
+            None => window::Counts::default(),
+        };
         let calls = c.successes + c.failures;
         let rate = |n: u64| if calls == 0 { 0.0 } else { n as f64 / calls as f64 };
-        let times = self.times(raw);
         Metrics {
-            state: w.state,
+            state: self.effective(raw, Some(p), now),
             generation: w.gen_,
             calls,
             successes: c.successes,
@@ -754,14 +961,31 @@ impl Breaker {
             slow_call_rate: rate(c.slow),
             rejected: self.core.totals.rejected.load(Ordering::Relaxed),
             stale: self.core.totals.stale.load(Ordering::Relaxed),
-            time_until_half_open_ns: match (w.state, times) {
-                (State::Open, Some((e, d))) => Some(e.saturating_add(d).saturating_sub(now)),
-                _ => None,
-            },
-            open_ns: match times {
-                Some((_, d)) => d,
-                None => self.core.head.open_ns.load(Ordering::Acquire),
-            },
+            time_until_half_open_ns: (w.state == State::Open)
+                .then(|| p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
+            open_ns: p.open_ns,
+        }
+    }
+
+    /// Test support, for the C and Python front doors too: [`reset`](Self::reset), but into
+    /// generation `generation` rather than the next one, so that tests can start next to the
+    /// generation's wrap points (2^16 for window stamps, 2^32 for permits) without making that
+    /// many transitions. Not for production use: it skips generations.
+    #[doc(hidden)]
+    pub fn debug_reset_to_generation(&self, generation: u32, now: u64) -> Transition {
+        loop {
+            let raw = self.settled();
+            if let Ok(t) = self.transition_to(
+                raw,
+                generation,
+                State::Closed,
+                0,
+                Reason::Reset,
+                now,
+                OpenNs::Base,
+            ) {
+                return t;
+            }
         }
     }
 
@@ -777,138 +1001,6 @@ impl Breaker {
             now,
             [successes, failures, slow],
         );
-    }
-}
-
-/// Placement: building a breaker in memory the caller owns.
-impl Breaker {
-    /// The memory layout of a breaker with `buckets` buckets.
-    pub fn layout(buckets: u32) -> core::alloc::Layout {
-        let head = core::alloc::Layout::new::<Core>();
-        let ring = core::alloc::Layout::array::<Bucket>(buckets as usize)
-            .unwrap_or(core::alloc::Layout::new::<Bucket>());
-        match head.extend(ring) {
-            Ok((l, _)) => l.pad_to_align(),
-            Err(_) => head,
-        }
-    }
-
-    /// Build a breaker in `mem`, which must be at least `Breaker::layout(cfg.buckets()).size()`
-    /// bytes and aligned to its `align()`. The breaker borrows the memory for as long as it is
-    /// used; it owns no other resource, so dropping the reference is all the clean-up needed.
-    pub fn place(
-        mem: &mut [core::mem::MaybeUninit<u8>],
-        cfg: Config,
-    ) -> Result<&Breaker, PlaceError> {
-        let layout = Self::layout(cfg.buckets);
-        let ptr = mem.as_mut_ptr();
-        if (ptr as usize) % layout.align() != 0 {
-            return Err(PlaceError::Misaligned { align: layout.align() });
-        }
-        if mem.len() < layout.size() {
-            return Err(PlaceError::TooSmall { need: layout.size() });
-        }
-        // SAFETY: `mem` is writable for `layout.size()` bytes at `layout.align()` (checked
-        // above) and is exclusively borrowed for the lifetime of the returned reference.
-        Ok(unsafe { &*Self::init_raw(ptr.cast(), cfg, next_id()) })
-    }
-
-    /// Write a fresh breaker at `ptr` and return a pointer to it that keeps `ptr`'s
-    /// provenance (a `Box` can be rebuilt from it).
-    ///
-    /// # Safety
-    /// `ptr` must be valid for writes of `Breaker::layout(cfg.buckets()).size()` bytes, aligned
-    /// to its `align()`, and not otherwise used while the breaker lives.
-    pub(crate) unsafe fn init_raw(ptr: *mut u8, cfg: Config, id: u32) -> *mut Breaker {
-        let n = cfg.buckets as usize;
-        let ring_off = ring_offset(n);
-        // SAFETY: the caller guarantees the whole block is writable and aligned; `Core` sits at
-        // offset 0 and the buckets at `ring_off`, as `#[repr(C)]` lays out `Breaker`.
-        unsafe {
-            ptr.cast::<Core>().write(Core::new(cfg, id));
-            let ring = ptr.add(ring_off).cast::<Bucket>();
-            for i in 0..n {
-                ring.add(i).write(Bucket::new());
-            }
-            Self::fat(ptr)
-        }
-    }
-
-    /// The fat pointer to the breaker whose block starts at `ptr`, built without creating a
-    /// reference, so it carries `ptr`'s provenance.
-    ///
-    /// # Safety
-    /// `ptr` must point to an initialised breaker block.
-    pub(crate) unsafe fn fat(ptr: *mut u8) -> *mut Breaker {
-        // SAFETY: the block starts with its `Core`, whose config holds the bucket count; the
-        // slice metadata `n` gives the `#[repr(C)]` slice-tailed struct exactly the block's
-        // layout.
-        unsafe {
-            let n = (*ptr.cast::<Core>()).cfg.buckets as usize;
-            core::ptr::slice_from_raw_parts_mut(ptr.cast::<Bucket>(), n) as *mut Breaker
-        }
-    }
-
-    /// View a breaker previously built at `ptr` (by [`place`](Self::place), by
-    /// [`CircuitBreaker::into_raw`](crate::CircuitBreaker::into_raw), or by the C ABI).
-    ///
-    /// # Safety
-    /// `ptr` must point to a breaker built in place and still alive for `'a`.
-    pub unsafe fn from_raw<'a>(ptr: *const u8) -> &'a Breaker {
-        // SAFETY: forwarded from the caller; only shared access is created.
-        unsafe { &*Self::fat(ptr.cast_mut()) }
-    }
-
-    /// The address of this breaker's block, for bindings that hand it out as a handle.
-    pub fn as_ptr(&self) -> *const u8 {
-        (self as *const Breaker).cast()
-    }
-}
-
-/// [`Breaker::place`] could not use the memory it was given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlaceError {
-    /// The buffer is smaller than the breaker needs.
-    TooSmall {
-        /// Bytes needed.
-        need: usize,
-    },
-    /// The buffer is not aligned as the breaker needs.
-    Misaligned {
-        /// Alignment needed.
-        align: usize,
-    },
-}
-
-impl core::fmt::Display for PlaceError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            PlaceError::TooSmall { need } => {
-                write!(f, "buffer too small: a breaker needs {need} bytes")
-            }
-            PlaceError::Misaligned { align } => {
-                write!(f, "buffer misaligned: a breaker needs {align}-byte alignment")
-            }
-        }
-    }
-}
-
-impl core::error::Error for PlaceError {}
-
-#[cfg(feature = "alloc")]
-impl Breaker {
-    /// Allocate and build a breaker with `cfg.buckets()` buckets on the heap.
-    pub(crate) fn boxed(cfg: Config) -> alloc::boxed::Box<Breaker> {
-        let layout = Self::layout(cfg.buckets);
-        // SAFETY: `layout` has non-zero size (it holds at least the `Core`).
-        let ptr = unsafe { alloc::alloc::alloc(layout) };
-        if ptr.is_null() {
-            alloc::alloc::handle_alloc_error(layout);
-        }
-        // SAFETY: `ptr` is a fresh allocation of exactly `layout`; `init_raw` fills it, and
-        // `Box` will free it with `Layout::for_value`, which for this `#[repr(C)]` slice-tailed
-        // struct equals `layout`.
-        unsafe { alloc::boxed::Box::from_raw(Self::init_raw(ptr, cfg, next_id())) }
     }
 }
 
@@ -935,3 +1027,46 @@ mod tests {
         assert_eq!(b.snapshot(5).calls, max + 8, "window totals are u64: no overflow summing");
     }
 }
+
+// ---- Shared memory (issue 16, branch `shm`): layout facts for the region header. ----------
+// `core/src/shared.rs` hashes these into the header of a shared region and refuses to attach
+// when they differ. Add a line here whenever a field moves or the state word's encoding
+// changes; a changed list only makes older processes refuse to attach, naming the fact.
+
+/// Sizes, offsets and encodings of the breaker block two processes must agree on to share it.
+#[cfg(all(feature = "std", unix))]
+pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
+    use core::mem::{align_of, offset_of, size_of};
+    let f = |n: usize| n as u64;
+    alloc::vec![
+        ("size of Core", f(size_of::<Core>())),
+        ("align of Core", f(align_of::<Core>())),
+        ("offset of Core.cfg", f(offset_of!(Core, cfg))),
+        ("offset of Core.id", f(offset_of!(Core, id))),
+        ("offset of Core.head", f(offset_of!(Core, head))),
+        ("offset of Core.streak", f(offset_of!(Core, streak))),
+        ("offset of Core.totals", f(offset_of!(Core, totals))),
+        ("offset of Head.state", f(offset_of!(Head, state))),
+        ("offset of Head.entered_at", f(offset_of!(Head, entered_at))),
+        ("offset of Head.open_ns", f(offset_of!(Head, open_ns))),
+        ("offset of Totals.rejected", f(offset_of!(Totals, rejected))),
+        ("offset of Totals.stale", f(offset_of!(Totals, stale))),
+        ("offset of Head.window_gen", f(offset_of!(Head, window_gen))),
+        ("offset of Head.trial_at", f(offset_of!(Head, trial_at))),
+        ("offset of Core.trials", f(offset_of!(Core, trials))),
+        ("trial-slot words", f(TRIAL_WORDS)),
+        ("trial slots per half-open generation", u64::from(TRIAL_SLOTS)),
+        ("half-open trial word encoding (seq, successes, out)", 0x0a_09_09),
+        ("size of Bucket", f(size_of::<Bucket>())),
+        ("align of Bucket", f(align_of::<Bucket>())),
+        ("offset of the ring", f(crate::placement::ring_offset(1))),
+        ("initial state word", Word::initial().pack()),
+        ("pending bit of the state word", PENDING),
+    ]
+}
+
+/// Byte offset of the `Config` inside a breaker block (for checking a shared block's config
+/// before building a reference to it).
+#[cfg(all(feature = "std", unix))]
+pub(crate) const SHARED_CONFIG_OFFSET: usize = core::mem::offset_of!(Core, cfg);
+// ---- end of the shared-memory block. ------------------------------------------------------

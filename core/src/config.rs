@@ -9,9 +9,10 @@ use crate::fastdiv::FastDiv;
 /// ring of a default-sized breaker within a few cache lines per bucket.
 pub const MAX_BUCKETS: u32 = 4096;
 
-/// Largest `half_open_permits` accepted: the trial counters live in 10-bit fields of the state
-/// word so that a trial is admitted with a single compare-and-swap.
-pub const MAX_HALF_OPEN_PERMITS: u32 = 1023;
+/// Largest `half_open_permits` accepted: the trial counters live in 9-bit fields of the state
+/// word so that a trial is admitted with a single compare-and-swap, beside the 10-bit slot
+/// sequence that makes each trial permit single-use.
+pub const MAX_HALF_OPEN_PERMITS: u32 = 511;
 
 /// Default window: 10 s.
 pub const DEFAULT_WINDOW_NS: u64 = 10_000_000_000;
@@ -220,7 +221,8 @@ impl Config {
     pub const fn open_ns(&self) -> u64 {
         self.open_ns
     }
-    /// The cap on the open duration as it grows by `backoff_multiplier`.
+    /// The cap on the open duration as it grows by `backoff_multiplier`; `u64::MAX` when none
+    /// was given (no cap).
     pub const fn max_open_ns(&self) -> u64 {
         self.max_open_ns
     }
@@ -228,15 +230,23 @@ impl Config {
     pub const fn backoff_multiplier(&self) -> f64 {
         self.backoff_multiplier
     }
-    /// How long half-open waits for its trials to report before it re-opens.
+    /// How long the newest half-open trial permit may be out, with every trial permit out and
+    /// not all reported, before the next `try_acquire` re-opens the breaker (its lease).
     pub const fn half_open_timeout_ns(&self) -> u64 {
         self.half_open_timeout_ns
     }
 
     /// The open duration that follows `current` after a failed trial.
+    ///
+    /// `ceil(current × backoff_multiplier)`, at least `current`, at most `max_open_ns`
+    /// (`u64::MAX` when no cap was given). Rounding up keeps a multiplier above 1 growing even
+    /// a duration of a few nanoseconds.
     pub(crate) fn grown_open_ns(&self, current: u64) -> u64 {
+        let product = current as f64 * self.backoff_multiplier;
         // `as` saturates for floats, so a huge product caps at u64::MAX rather than wrapping.
-        let grown = (current as f64 * self.backoff_multiplier) as u64;
+        let truncated = product as u64;
+        let grown =
+            if (truncated as f64) < product { truncated.saturating_add(1) } else { truncated };
         let grown = if grown < current { current } else { grown };
         if grown > self.max_open_ns { self.max_open_ns } else { grown }
     }
@@ -376,7 +386,8 @@ impl ConfigBuilder {
         let (s, ns) = self.record_overflow(d, "open_ns");
         s.open_ns(ns)
     }
-    /// Cap on the open duration as it grows (default: `open_ns`, i.e. no growth).
+    /// Cap on the open duration as it grows by `backoff_multiplier` (default: no cap; the
+    /// duration then grows, saturating, up to `u64::MAX` nanoseconds).
     pub const fn max_open_ns(mut self, ns: u64) -> Self {
         self.max_open_ns = Some(ns);
         self
@@ -391,7 +402,9 @@ impl ConfigBuilder {
         self.backoff_multiplier = m;
         self
     }
-    /// How long half-open waits for its trials before re-opening (default: one window).
+    /// A half-open trial permit's lease (default: one window): once every trial permit is out
+    /// and not all have reported, the breaker re-opens at the first `try_acquire` at or after
+    /// the newest permit's issue time plus this. A trial issued a moment ago never lapses.
     pub const fn half_open_timeout_ns(mut self, ns: u64) -> Self {
         self.half_open_timeout_ns = Some(ns);
         self
@@ -448,7 +461,7 @@ impl ConfigBuilder {
         };
         let max_open_ns = match self.max_open_ns {
             Some(ns) => ns,
-            None => self.open_ns,
+            None => u64::MAX,
         };
         if max_open_ns < self.open_ns {
             return Err(ConfigError::MaxOpenBelowOpen { open_ns: self.open_ns, max_open_ns });

@@ -36,11 +36,51 @@
 //! * Open → HalfOpen lazily, on the first `try_acquire` at or after `opened_at + open_ns`.
 //! * HalfOpen admits `half_open_permits` trials. That many successes → Closed with a fresh window
 //!   and `open_ns` reset; a failed or slow trial → Open with the open duration multiplied by
-//!   `backoff_multiplier` (capped at `max_open_ns`); trials unreported after
-//!   `half_open_timeout_ns` → the next caller re-opens it, with the same growth.
+//!   `backoff_multiplier` (rounded up; capped at `max_open_ns`, no cap by default).
+//! * Half-open leases: each trial permit is a lease that starts when it is issued. Once every
+//!   trial permit is out, not all have reported, and the newest has been out for
+//!   `half_open_timeout_ns` (default one window), the next `try_acquire` re-opens the breaker;
+//!   the lapse counts as a failed trial (the open duration grows). A trial issued a moment ago
+//!   never lapses, however long ago HalfOpen began. An `Ignored` trial hands its permit back.
+//! * Single use: a [`Permit`] is consumed by `record`. A half-open trial permit is single-use
+//!   in the core itself — a second record of it (from its [`RawPermit`]) changes nothing and
+//!   [`try_record`](Breaker::try_record) says so with [`RecordError::AlreadyRecorded`]. A
+//!   Closed-state permit carries no per-permit state in the core: Rust's move, C's consumed
+//!   mark and Python's `Permit` object refuse its second record; a copied `RawPermit` recorded
+//!   twice counts twice.
+//! * Every rejection says when to retry ([`Rejected::retry_after_ns`], also
+//!   [`Breaker::retry_after`]): the end of the open period for Open, the earliest lapse of the
+//!   newest lease for a full HalfOpen, none for ForcedOpen.
+//! * `state(now)` and `snapshot(now).state` both give the state the next `try_acquire` at
+//!   `now` finds: an elapsed Open reads HalfOpen, a lapsed full HalfOpen reads Open.
+//! * Manual operations (`trip`, `force_open`, `disable`, `metrics_only`, `reset`) set the open
+//!   duration back to `open_ns`. `reset` of a Closed breaker clears its window: a Closed →
+//!   Closed transition with reason `Reset`. `trip` from Open or ForcedOpen, and each manual
+//!   state from itself, change nothing.
 //! * Every transition bumps the generation; an outcome whose permit is from an older generation
-//!   is counted as `stale` and changes nothing else.
+//!   is counted as `stale` and changes nothing else. The window is exact after any number of
+//!   transitions.
 //! * Transitions are returned, as a [`Transition`], to the one call that made them.
+//!
+//! The executable form of these rules is the reference model in the workspace's `spec/` crate,
+//! which the Rust API, the C ABI and the Python API are checked against.
+//!
+//! # Invariants
+//!
+//! The loom models in `loom-tests/` and comments in the code refer to these labels.
+//!
+//! * **W1** a record is counted exactly once, in the bucket of the period it was made in (or a
+//!   later one when clocks of two threads disagree), never lost to a concurrent rotation.
+//! * **W2** a snapshot never includes counts from a period older than the window.
+//! * **W3** counts never wrap or spill into a neighbour field; a counter at its limit saturates.
+//! * **W4** no generation reads an older generation's counts as its own, however many
+//!   transitions separate them (stamp aliasing is retired before a window starts).
+//! * **T1** each transition is won by exactly one thread, which alone receives the `Transition`.
+//! * **T2** trial permits issued in one HalfOpen generation ≤ `half_open_permits` at once.
+//! * **T3** from Open, once the duration has passed, some `try_acquire` succeeds (no wedge).
+//! * **T4** outcomes from an older generation never change the current state or window.
+//! * **T5** (leases) a trial lapses only after it has been out for `half_open_timeout_ns`.
+//! * **T6** (single use) one half-open trial permit changes the trial count at most once.
 //!
 //! # Owning a breaker
 //!
@@ -61,7 +101,9 @@
 //! Limits of the packed words: permits carry a 32-bit generation; bucket stamps hold 16 bits of
 //! the generation and of the period, so threads' clocks may disagree by at most 65,535 bucket
 //! widths, and a snapshot taken outside Closed/MetricsOnly shows the last window only while
-//! fewer than 256 transitions separate them. Counts saturate at `u32::MAX` per bucket.
+//! fewer than 65,536 transitions separate them. Counts saturate at `u32::MAX` per bucket. A
+//! HalfOpen generation issues at most 1,023 trial permits, hand-backs included; after that it
+//! admits no more until a trial reports or the newest lease lapses.
 //!
 //! # Firmware
 //!
@@ -89,6 +131,7 @@ extern crate std;
 mod breaker;
 mod config;
 mod fastdiv;
+mod placement;
 mod state;
 mod sync;
 mod types;
@@ -100,16 +143,19 @@ mod boxed;
 mod clock;
 #[cfg(feature = "std")]
 mod guard;
+#[cfg(all(feature = "std", unix))]
+pub mod shared;
 
-pub use breaker::{Breaker, PlaceError, StaticBreaker};
+pub use breaker::{Breaker, StaticBreaker};
 pub use config::{
     Config, ConfigBuilder, ConfigError, DEFAULT_BUCKETS, DEFAULT_FAILURE_RATE,
     DEFAULT_HALF_OPEN_PERMITS, DEFAULT_MINIMUM_CALLS, DEFAULT_OPEN_NS, DEFAULT_SLOW_CALL_RATE,
     DEFAULT_WINDOW_NS, MAX_BUCKETS, MAX_HALF_OPEN_PERMITS,
 };
+pub use placement::PlaceError;
 pub use state::State;
 pub use types::{
-    ForeignPermit, Metrics, Outcome, Permit, PermitKind, RawPermit, Reason, Rejected, Transition,
+    Metrics, Outcome, Permit, PermitKind, RawPermit, Reason, RecordError, Rejected, Transition,
 };
 pub use window::Bucket;
 
@@ -119,6 +165,8 @@ pub use boxed::CircuitBreaker;
 pub use clock::now_ns;
 #[cfg(feature = "std")]
 pub use guard::{CallError, PermitGuard};
+#[cfg(all(feature = "std", unix))]
+pub use shared::{SharedBreaker, SharedError, SharedOptions};
 
 /// Compile-time proof, in every build (including the embedded one), that a breaker can be a
 /// `static` built by `const fn` from a configuration validated at compile time.

@@ -4,13 +4,18 @@
 //! one compare-and-swap:
 //!
 //! ```text
-//! bits 63..32  generation        bumped by every transition
-//! bits 31..24  window generation low 8 bits of the generation whose window is current
-//! bit  23      pending           a transition was claimed; its entry time is not yet published
-//! bits 22..20  state
-//! bits 19..10  half-open successes
-//! bits  9..0   half-open permits issued
+//! bits 63..32  generation         bumped by every transition
+//! bit  31      pending            a transition was claimed; its entry data is not yet published
+//! bits 30..28  state
+//! bits 27..18  half-open sequence trial permits issued in this generation, hand-backs included:
+//!                                 the next trial permit's slot (never reused in a generation)
+//! bits 17..9   half-open successes
+//! bits  8..0   half-open out      trial permits issued and not handed back (at most
+//!                                 `half_open_permits`)
 //! ```
+//!
+//! The generation whose window a snapshot shows outside Closed/MetricsOnly lives beside the
+//! word, in the breaker's head, published with the entry time (it needs all 32 bits).
 
 use core::fmt;
 
@@ -80,12 +85,17 @@ impl fmt::Display for State {
     }
 }
 
-const ISSUED_MASK: u64 = 0x3FF;
-const SUCC_SHIFT: u32 = 10;
-const STATE_SHIFT: u32 = 20;
-pub(crate) const PENDING: u64 = 1 << 23;
-const WGEN_SHIFT: u32 = 24;
+const COUNT_MASK: u64 = 0x1FF;
+const SUCC_SHIFT: u32 = 9;
+const SEQ_SHIFT: u32 = 18;
+const SEQ_MASK: u64 = 0x3FF;
+const STATE_SHIFT: u32 = 28;
+pub(crate) const PENDING: u64 = 1 << 31;
 const GEN_SHIFT: u32 = 32;
+
+/// Trial permits one half-open generation can issue, hand-backs included: each gets its own
+/// slot, so a permit recorded twice is recognised (T6). The sequence field holds `0..=TRIAL_SLOTS`.
+pub(crate) const TRIAL_SLOTS: u32 = SEQ_MASK as u32;
 
 /// Whether the state in word `raw` counts calls in the window (Closed or MetricsOnly), read
 /// without decoding the rest of the word: the hot path's one test of the state.
@@ -111,10 +121,12 @@ pub(crate) const fn raw_gen(raw: u64) -> u32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Word {
     pub(crate) gen_: u32,
-    pub(crate) wgen_lo: u8,
     pub(crate) pending: bool,
     pub(crate) state: State,
+    /// Trial permits issued in this generation, hand-backs included (the next slot).
+    pub(crate) ho_seq: u32,
     pub(crate) ho_successes: u32,
+    /// Trial permits out: issued and not handed back.
     pub(crate) ho_issued: u32,
 }
 
@@ -122,9 +134,9 @@ impl Word {
     pub(crate) const fn initial() -> Word {
         Word {
             gen_: 1,
-            wgen_lo: 1,
             pending: false,
             state: State::Closed,
+            ho_seq: 0,
             ho_successes: 0,
             ho_issued: 0,
         }
@@ -132,11 +144,11 @@ impl Word {
 
     pub(crate) const fn pack(self) -> u64 {
         ((self.gen_ as u64) << GEN_SHIFT)
-            | ((self.wgen_lo as u64) << WGEN_SHIFT)
             | if self.pending { PENDING } else { 0 }
             | ((self.state as u64) << STATE_SHIFT)
-            | (((self.ho_successes as u64) & ISSUED_MASK) << SUCC_SHIFT)
-            | ((self.ho_issued as u64) & ISSUED_MASK)
+            | (((self.ho_seq as u64) & SEQ_MASK) << SEQ_SHIFT)
+            | (((self.ho_successes as u64) & COUNT_MASK) << SUCC_SHIFT)
+            | ((self.ho_issued as u64) & COUNT_MASK)
     }
 
     pub(crate) const fn unpack(w: u64) -> Word {
@@ -147,21 +159,12 @@ impl Word {
         };
         Word {
             gen_: (w >> GEN_SHIFT) as u32,
-            wgen_lo: (w >> WGEN_SHIFT) as u8,
             pending: w & PENDING != 0,
             state,
-            ho_successes: ((w >> SUCC_SHIFT) & ISSUED_MASK) as u32,
-            ho_issued: (w & ISSUED_MASK) as u32,
+            ho_seq: ((w >> SEQ_SHIFT) & SEQ_MASK) as u32,
+            ho_successes: ((w >> SUCC_SHIFT) & COUNT_MASK) as u32,
+            ho_issued: (w & COUNT_MASK) as u32,
         }
-    }
-
-    /// The full generation of the window that is current in this word: the generation of the
-    /// last entry into a recording state. Reconstructed from 8 bits, exact as long as fewer
-    /// than 256 transitions separate it from the current generation (beyond that a snapshot
-    /// taken outside a recording state reports an empty window).
-    pub(crate) const fn window_gen(&self) -> u32 {
-        let back = self.gen_.wrapping_sub(self.wgen_lo as u32) & 0xFF;
-        self.gen_.wrapping_sub(back)
     }
 }
 
@@ -174,24 +177,16 @@ mod tests {
         for s in State::ALL {
             let w = Word {
                 gen_: 0xDEAD_BEEF,
-                wgen_lo: 0xE9,
                 pending: true,
                 state: s,
-                ho_successes: 1023,
-                ho_issued: 517,
+                ho_seq: TRIAL_SLOTS,
+                ho_successes: 510,
+                ho_issued: 511,
             };
             assert_eq!(Word::unpack(w.pack()), w);
             let w = Word { pending: false, ..w };
             assert_eq!(Word::unpack(w.pack()), w);
         }
-    }
-
-    #[test]
-    fn window_gen_reconstructs_across_wrap() {
-        let w = Word { gen_: 0x1_00, wgen_lo: 0xFE, ..Word::initial() };
-        assert_eq!(w.window_gen(), 0xFE);
-        let w = Word { gen_: 7, wgen_lo: 7, ..Word::initial() };
-        assert_eq!(w.window_gen(), 7);
     }
 
     #[test]

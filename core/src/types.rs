@@ -123,16 +123,27 @@ pub struct RawPermit {
     pub generation: u32,
     /// [`PermitKind`] as its stable number.
     pub kind: u8,
+    /// For a trial permit, its slot in its half-open generation (each trial permit has its own,
+    /// which is how a second record of it is recognised); 0 otherwise.
+    pub slot: u16,
 }
 
 /// Permission to make one call. Hand it back with [`record`](crate::Breaker::record); it is
 /// consumed, so one permit records one outcome.
+///
+/// Single use: in Rust the move does it. A permit rebuilt from its plain-data form
+/// ([`RawPermit`]) can be recorded twice; for a half-open trial permit the core itself refuses
+/// the second record ([`RecordError::AlreadyRecorded`], nothing changes), because trials decide
+/// the close. A Closed/MetricsOnly permit carries no per-permit state in the core: the bindings
+/// refuse its second record (C marks the `rb_permit` consumed, Python the `Permit`), and a
+/// copy of its plain-data form recorded twice is counted twice.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a permit should be recorded with `record`, or the call's outcome is lost"]
 pub struct Permit {
     pub(crate) breaker_id: u32,
     pub(crate) generation: u32,
     pub(crate) kind: PermitKind,
+    pub(crate) slot: u16,
     pub(crate) transition: Option<Transition>,
 }
 
@@ -149,12 +160,17 @@ impl Permit {
     pub const fn transition(&self) -> Option<Transition> {
         self.transition
     }
+    /// A trial permit's slot in its half-open generation (0 for other kinds).
+    pub const fn slot(&self) -> u16 {
+        self.slot
+    }
     /// Plain-data form, for crossing a language boundary.
     pub const fn to_raw(&self) -> RawPermit {
         RawPermit {
             breaker_id: self.breaker_id,
             generation: self.generation,
             kind: self.kind as u8,
+            slot: self.slot,
         }
     }
     /// Rebuild a permit from its plain-data form. `None` if `kind` is not a valid number.
@@ -169,6 +185,7 @@ impl Permit {
             breaker_id: raw.breaker_id,
             generation: raw.generation,
             kind,
+            slot: raw.slot,
             transition: None,
         })
     }
@@ -179,7 +196,11 @@ impl Permit {
 pub struct Rejected {
     /// The state that rejected it (Open, HalfOpen with all trials out, or ForcedOpen).
     pub state: State,
-    /// When Open: nanoseconds until a call would be admitted as a half-open trial.
+    /// Nanoseconds from the call's `now` until a call could be admitted: for Open, the end of
+    /// the open period; for a full HalfOpen, the earliest instant its newest trial lease can
+    /// lapse (a trial reporting first may close or re-open it sooner); `None` for ForcedOpen,
+    /// which waits for a manual `reset`. [`Breaker::retry_after`](crate::Breaker::retry_after)
+    /// gives the same number without acquiring.
     pub retry_after_ns: Option<u64>,
     /// The transition this call caused (HalfOpen → Open on a lapsed trial), if any.
     pub transition: Option<Transition>,
@@ -197,23 +218,34 @@ impl fmt::Display for Rejected {
 
 impl core::error::Error for Rejected {}
 
-/// A permit was handed to a breaker other than the one that issued it. Nothing was recorded.
+/// [`try_record`](crate::Breaker::try_record) refused an outcome. Nothing was recorded and
+/// nothing was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ForeignPermit;
+pub enum RecordError {
+    /// The permit was issued by a different breaker.
+    ForeignPermit,
+    /// This half-open trial permit has already been recorded once (T6).
+    AlreadyRecorded,
+}
 
-impl fmt::Display for ForeignPermit {
+impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("permit was issued by a different breaker")
+        f.write_str(match self {
+            RecordError::ForeignPermit => "permit was issued by a different breaker",
+            RecordError::AlreadyRecorded => "permit was already recorded",
+        })
     }
 }
 
-impl core::error::Error for ForeignPermit {}
+impl core::error::Error for RecordError {}
 
 /// A snapshot of a breaker. Window counts cover the current window of the current window
 /// generation; `rejected` and `stale` are totals since construction.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Metrics {
-    /// The stored state (an elapsed Open becomes HalfOpen on the next acquire).
+    /// The state as the next `try_acquire` at this snapshot's `now` would find it, the same as
+    /// [`Breaker::state`](crate::Breaker::state): an Open breaker whose open duration has
+    /// passed reads HalfOpen, a full HalfOpen whose newest lease has lapsed reads Open.
     pub state: State,
     /// The current generation.
     pub generation: u32,
@@ -233,7 +265,8 @@ pub struct Metrics {
     pub rejected: u64,
     /// Outcomes recorded with a permit from an older generation, since construction.
     pub stale: u64,
-    /// When Open: nanoseconds until a call would be admitted as a trial.
+    /// While the stored state is Open: nanoseconds until a call would be admitted as a trial
+    /// (0 once the open duration has passed and no call has moved it on yet).
     pub time_until_half_open_ns: Option<u64>,
     /// The open duration currently in force (grows with backoff, resets on close).
     pub open_ns: u64,

@@ -26,10 +26,17 @@
 //! whole window) is counted in the bucket's current period: counted once, in a later period,
 //! never lost and never in an expired one.
 //!
-//! Limits of the 16-bit stamp fields: threads' clocks may disagree by up to 65,535 bucket widths,
-//! and a bucket that sees no record while 65,536 transitions happen within one bucket period
-//! could alias an old generation. Both are far outside any realistic use and are documented in
-//! the crate docs.
+//! Generations alias in 16 bits: generation `g + 65,536` has `g`'s stamp. The window stays
+//! exact anyway because a transition into a recording state (a new window) first retires every
+//! word carrying the new generation's stamp bits ([`retire_aliases`]), before its
+//! compare-and-swap on the state word makes the new generation current; after that only the
+//! new generation writes its stamp. The one thing this cannot cover is a recorder that read
+//! the state word and then stalls, between two instructions, across 65,536 transitions — the
+//! reason the full 32-bit generation is still checked before every count and overwrite.
+//! Under loom the stamp keeps 2 bits of the generation, so the models reach aliasing in four
+//! transitions.
+//!
+//! Threads' clocks may disagree by up to 65,535 bucket widths (the period field's span).
 
 use crossbeam_utils::CachePadded;
 
@@ -86,9 +93,21 @@ impl core::fmt::Debug for Bucket {
     }
 }
 
+/// The generation bits a stamp keeps: 16, or 2 under loom so models can reach aliasing.
+#[cfg(not(ringbreaker_loom))]
+const GEN_STAMP_MASK: u64 = 0xFFFF;
+#[cfg(ringbreaker_loom)]
+const GEN_STAMP_MASK: u64 = 0x3;
+const GEN_FIELD: u64 = GEN_STAMP_MASK << 48;
+const PERIOD_FIELD: u64 = 0xFFFF << 32;
+
+/// Generations this far apart share a stamp. A snapshot outside a recording state shows the
+/// last window only while fewer transitions than this separate it from the current generation.
+pub(crate) const GEN_STAMP_SPAN: u32 = GEN_STAMP_MASK as u32 + 1;
+
 #[inline]
 const fn stamp(gen_: u32, period: u64) -> u64 {
-    (((gen_ as u64) & 0xFFFF) << 48) | ((period & 0xFFFF) << 32)
+    (((gen_ as u64) & GEN_STAMP_MASK) << 48) | ((period & 0xFFFF) << 32)
 }
 
 /// The full period of word `w`, given a period `base` it cannot be earlier than and is within
@@ -135,10 +154,11 @@ pub(crate) fn add(
     loop {
         let key = slot.period.load(Ordering::Acquire);
         if key < p {
-            for w in &slot.words {
-                advance(w, key, gen_, p);
+            // `all` stops at the first word whose rotation found the key moved on: then the
+            // bucket is re-read rather than published.
+            if slot.words.iter().all(|w| advance(slot, w, key, gen_, p)) {
+                slot.period.fetch_max(p, Ordering::AcqRel);
             }
-            slot.period.fetch_max(p, Ordering::AcqRel);
             continue;
         }
         // key >= p: count in the bucket's current period (later than p only when this
@@ -205,13 +225,46 @@ fn add_slow_only(slot: &Slot, gen_: u32, current_gen: &impl Fn() -> u32) -> Resu
 
 /// Make sure word `w` counts period `p` or later. Every word of a bucket goes through this
 /// before the bucket's `period` is advanced to `p`.
+///
+/// The word's period is read relative to the bucket's published period `key`, which is exact
+/// for words in `key..key + 65,536`. A word further ahead can only have been advanced by a
+/// rotator that has since published a later `key` — and only after publishing does anyone
+/// count in it — so the key is re-read after every load of the word: if it moved, this
+/// rotation is stale and the caller starts over (after a bucket sat idle for 65,536 periods,
+/// two racing rotators could otherwise reset a count the first one had already made).
+/// `false` when the key moved on (nothing was written then).
 #[inline]
-fn advance(w: &AtomicU64, key: u64, gen_: u32, p: u64) {
+fn advance(slot: &Slot, w: &AtomicU64, key: u64, gen_: u32, p: u64) -> bool {
     let mut cur = w.load(Ordering::Acquire);
     while word_period(cur, key) < p {
+        if slot.period.load(Ordering::Acquire) != key {
+            return false;
+        }
         match w.compare_exchange_weak(cur, stamp(gen_, p), Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return,
+            Ok(_) => return true,
             Err(actual) => cur = actual,
+        }
+    }
+    true
+}
+
+/// Before generation `new_gen` starts a window (while `old_gen` is still current): give every
+/// word that carries `new_gen`'s stamp bits — an older generation's counts, since `new_gen`
+/// has recorded nothing yet — `old_gen`'s stamp and a count of 0. Counts of `old_gen` are in
+/// words stamped `old_gen`, which this leaves alone. O(buckets); run on transitions only.
+pub(crate) fn retire_aliases(ring: &[Bucket], new_gen: u32, old_gen: u32) {
+    let alias = stamp(new_gen, 0) & GEN_FIELD;
+    let retired = stamp(old_gen, 0) & GEN_FIELD;
+    for bucket in ring {
+        for w in &bucket.0.words {
+            let mut cur = w.load(Ordering::Acquire);
+            while cur & GEN_FIELD == alias {
+                let next = retired | (cur & PERIOD_FIELD);
+                match w.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(actual) => cur = actual,
+                }
+            }
         }
     }
 }

@@ -301,7 +301,10 @@ fn foreign_permit_is_rejected_and_counts_nothing() {
     let a = CircuitBreaker::default();
     let b = CircuitBreaker::default();
     let p = a.try_acquire(0).unwrap();
-    assert_eq!(b.try_record(p, Outcome::Failure, None, 0), Err(ringbreaker::ForeignPermit));
+    assert_eq!(
+        b.try_record(p, Outcome::Failure, None, 0),
+        Err(ringbreaker::RecordError::ForeignPermit)
+    );
     assert_eq!(b.snapshot(0).calls, 0);
     let p = a.try_acquire(0).unwrap();
     assert_eq!(b.record(p, Outcome::Failure, 0), None);

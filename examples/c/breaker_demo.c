@@ -27,7 +27,7 @@ int main(void) {
             continue;
         }
         int ok = flaky_call(i);
-        rb_record(b, p, ok ? RB_SUCCESS : RB_FAILURE, rb_now_ns() - now, rb_now_ns(), &t);
+        rb_record(b, &p, ok ? RB_SUCCESS : RB_FAILURE, rb_now_ns() - now, rb_now_ns(), &t);
         if (t.occurred) printf("call %2d: state %u -> %u (reason %u)\n", i, t.from, t.to, t.reason);
     }
     rb_metrics m;

@@ -23,6 +23,7 @@ pub(crate) fn to_config(c: &rb_config) -> Result<Config, ConfigError> {
     if c.max_open_ns != 0 {
         b = b.max_open_ns(c.max_open_ns);
     }
+    // max_open_ns == 0: no cap (the core's default).
     if c.half_open_timeout_ns != 0 {
         b = b.half_open_timeout_ns(c.half_open_timeout_ns);
     }
@@ -40,7 +41,7 @@ pub(crate) fn from_config(c: &Config) -> rb_config {
         consecutive_failures: c.consecutive_failures().unwrap_or(0),
         half_open_permits: c.half_open_permits(),
         open_ns: c.open_ns(),
-        max_open_ns: c.max_open_ns(),
+        max_open_ns: if c.max_open_ns() == u64::MAX { 0 } else { c.max_open_ns() },
         backoff_multiplier: c.backoff_multiplier(),
         half_open_timeout_ns: c.half_open_timeout_ns(),
     }
@@ -107,6 +108,7 @@ pub(crate) fn to_metrics(m: &Metrics) -> rb_metrics {
         stale: m.stale,
         time_until_half_open_ns: m.time_until_half_open_ns.unwrap_or(0),
         open_ns: m.open_ns,
+        has_time_until_half_open: m.time_until_half_open_ns.is_some(),
     }
 }
 

@@ -4,13 +4,15 @@
 #![allow(non_camel_case_types)]
 
 mod convert;
+#[cfg(unix)]
+mod shared;
 
 use core::cell::Cell;
 use core::ffi::{CStr, c_char};
 use core::mem::MaybeUninit;
 use core::panic::AssertUnwindSafe;
 
-use ringbreaker::{Breaker, CircuitBreaker, ConfigError, Outcome, Permit, PlaceError};
+use ringbreaker::{Breaker, CircuitBreaker, ConfigError, Outcome, Permit, PlaceError, RecordError};
 
 use convert::{to_config, to_metrics, to_state, write_transition};
 
@@ -36,6 +38,33 @@ pub enum rb_status {
     RB_INVALID_ARGUMENT = 7,
     /// An internal error was caught at the boundary; the breaker is unchanged or consistent.
     RB_PANIC = 8,
+    /// The permit was already recorded: rb_record consumed this rb_permit before, or (for a
+    /// half-open trial permit, checked by the breaker itself) a copy of it. Nothing changed.
+    RB_ALREADY_RECORDED = 9,
+    /// rb_retry_after: the breaker is forced open; only rb_reset ends that, so there is no
+    /// time to retry at.
+    RB_NO_RETRY_AFTER = 10,
+    // Shared regions (rb_shared_*): 20..=29; rb_shared_last_error() has the details.
+    /// Shared region: a system call (open, flock, mmap, ...) failed.
+    RB_SHARED_IO = 20,
+    /// Shared region: this target's 64-bit atomics are not lock-free, so it cannot share one.
+    RB_SHARED_UNSUPPORTED = 21,
+    /// Shared region: the file is not a ringbreaker region.
+    RB_SHARED_NOT_A_REGION = 22,
+    /// Shared region: written in another format version.
+    RB_SHARED_VERSION_MISMATCH = 23,
+    /// Shared region: created by a build with another breaker layout.
+    RB_SHARED_LAYOUT_MISMATCH = 24,
+    /// Shared region: holds a breaker with another configuration.
+    RB_SHARED_CONFIG_MISMATCH = 25,
+    /// Shared region: the file is shorter than its header says.
+    RB_SHARED_TRUNCATED = 26,
+    /// Shared region: the header or the breaker block is inconsistent.
+    RB_SHARED_CORRUPT = 27,
+    /// Shared region: its creator is alive but did not finish creating it in time.
+    RB_SHARED_CREATION_TIMEOUT = 28,
+    /// The breaker was not opened by rb_shared_open in this process.
+    RB_NOT_SHARED = 29,
 }
 
 /// Breaker state (numbers as in the Rust `State`).
@@ -108,6 +137,9 @@ pub enum rb_permit_kind {
     RB_PERMIT_TRIAL = 1,
     /// A call in Disabled, not recorded.
     RB_PERMIT_PASSTHROUGH = 2,
+    /// Written by rb_record into the permit it recorded: recording it again returns
+    /// RB_ALREADY_RECORDED.
+    RB_PERMIT_CONSUMED = 3,
 }
 
 /// Breaker configuration. Start from rb_config_default() and change fields.
@@ -132,11 +164,14 @@ pub struct rb_config {
     pub half_open_permits: u32,
     /// Open duration after a trip from closed.
     pub open_ns: u64,
-    /// Cap on the open duration as it grows; 0 means open_ns (no growth).
+    /// Cap on the open duration as it grows by backoff_multiplier; 0 means no cap (it grows,
+    /// saturating, up to UINT64_MAX).
     pub max_open_ns: u64,
     /// Factor the open duration grows by after a failed trial (>= 1).
     pub backoff_multiplier: f64,
-    /// How long half-open waits for its trials; 0 means one window.
+    /// A half-open trial permit's lease; 0 means one window. Once every trial permit is out and
+    /// not all have reported, the breaker re-opens at the first rb_try_acquire at or after the
+    /// newest permit's issue time plus this (a lapse counts as a failed trial).
     pub half_open_timeout_ns: u64,
 }
 
@@ -145,7 +180,10 @@ pub struct rb_breaker {
     _private: [u8; 0],
 }
 
-/// Permission to make one call; pass it back to rb_record by value, once.
+/// Permission to make one call; pass its address to rb_record, once. rb_record marks it
+/// consumed (kind RB_PERMIT_CONSUMED), so a second rb_record of it returns
+/// RB_ALREADY_RECORDED. A half-open trial permit is single-use in the breaker itself, so even a
+/// copy recorded again is refused; a copy of a Closed-state permit recorded twice counts twice.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct rb_permit {
@@ -155,6 +193,8 @@ pub struct rb_permit {
     pub generation: u32,
     /// An rb_permit_kind value.
     pub kind: u32,
+    /// A trial permit's slot in its half-open generation; 0 for other kinds.
+    pub slot: u32,
 }
 
 /// A state change. `occurred` is false when the call changed nothing.
@@ -179,7 +219,7 @@ pub struct rb_transition {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct rb_metrics {
-    /// Stored state.
+    /// The state as the next rb_try_acquire at now_ns would find it (the same as rb_state).
     pub state: rb_breaker_state,
     /// Current generation.
     pub generation: u32,
@@ -199,10 +239,14 @@ pub struct rb_metrics {
     pub rejected: u64,
     /// Outcomes recorded with a permit from an older generation, since creation.
     pub stale: u64,
-    /// When state is RB_STATE_OPEN: nanoseconds until a trial would be admitted; else 0.
+    /// While the stored state is Open: nanoseconds until a trial would be admitted (0 once the
+    /// open duration has passed); else 0.
     pub time_until_half_open_ns: u64,
     /// Open duration in force.
     pub open_ns: u64,
+    /// Whether the stored state is Open, i.e. whether time_until_half_open_ns means anything
+    /// (C's form of the Rust and Python optional).
+    pub has_time_until_half_open: bool,
 }
 
 thread_local! {
@@ -230,7 +274,14 @@ unsafe fn breaker<'a>(b: *const rb_breaker) -> Option<&'a Breaker> {
 /// calls, open 5 s, one half-open trial.
 #[unsafe(no_mangle)]
 pub extern "C" fn rb_config_default() -> rb_config {
-    convert::from_config(&ringbreaker::Config::default())
+    // The defaults that depend on other fields stay "default" (0), so a caller who changes
+    // window_ns or open_ns gets the same breaker as Rust and Python would build: a lease of
+    // one window and no cap on the open duration.
+    rb_config {
+        half_open_timeout_ns: 0,
+        max_open_ns: 0,
+        ..convert::from_config(&ringbreaker::Config::default())
+    }
 }
 
 /// Create a breaker on the heap. On RB_INVALID_CONFIG, rb_last_error_field() names the field.
@@ -350,7 +401,11 @@ pub unsafe extern "C" fn rb_breaker_init_in(
 }
 
 /// Ask to make a call at `now_ns`. RB_OK writes `*out_permit`; RB_REJECTED does not. With
-/// either, `*out_transition` (if not NULL) says whether the call changed the state.
+/// either, `*out_transition` (if not NULL) says whether the call changed the state. After
+/// RB_REJECTED, rb_retry_after(b, now_ns, &ns) says when to retry (the number Rust's
+/// `Rejected::retry_after_ns` and Python's `CircuitOpenError.retry_after` carry), and the
+/// rejecting state is `out_transition->to` if a transition occurred (a lapsed half-open lease
+/// re-opened it), else rb_state(b, now_ns).
 ///
 /// # Safety
 /// `b` must be NULL or a live breaker; `out_permit` NULL or valid; `out_transition` NULL or
@@ -377,6 +432,7 @@ pub unsafe extern "C" fn rb_try_acquire(
                         breaker_id: raw.breaker_id,
                         generation: raw.generation,
                         kind: u32::from(raw.kind),
+                        slot: u32::from(raw.slot),
                     });
                     write_transition(out_transition, p.transition());
                 }
@@ -391,16 +447,19 @@ pub unsafe extern "C" fn rb_try_acquire(
     })
 }
 
-/// Record how a permitted call ended. `outcome` is an rb_outcome; `duration_ns` is how long the
-/// call took (compared with slow_call_ns; pass 0 if unknown). A permit from an older
-/// generation is counted as stale (RB_OK); one from another breaker is RB_FOREIGN_PERMIT.
+/// Record how a permitted call ended, and mark `*permit` consumed. `outcome` is an
+/// rb_outcome; `duration_ns` is how long the call took (compared with slow_call_ns; pass 0 if
+/// unknown). A permit from an older generation is counted as stale (RB_OK); one from another
+/// breaker is RB_FOREIGN_PERMIT (the permit is left as it was, to be recorded where it
+/// belongs); one already recorded is RB_ALREADY_RECORDED and changes nothing.
 ///
 /// # Safety
-/// `b` must be NULL or a live breaker; `out_transition` NULL or valid.
+/// `b` must be NULL or a live breaker; `permit` NULL or valid for reads and writes;
+/// `out_transition` NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rb_record(
     b: *const rb_breaker,
-    permit: rb_permit,
+    permit: *mut rb_permit,
     outcome: u32,
     duration_ns: u64,
     now_ns: u64,
@@ -409,28 +468,97 @@ pub unsafe extern "C" fn rb_record(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let Some(b) = (unsafe { breaker(b) }) else { return rb_status::RB_NULL_ARGUMENT };
+        if permit.is_null() {
+            return rb_status::RB_NULL_ARGUMENT;
+        }
+        // SAFETY: checked non-null; valid per the caller's contract.
+        let held = unsafe { permit.read() };
         let outcome = match outcome {
             0 => Outcome::Success,
             1 => Outcome::Failure,
             2 => Outcome::Ignored,
             _ => return rb_status::RB_INVALID_ARGUMENT,
         };
-        let Ok(kind) = u8::try_from(permit.kind) else { return rb_status::RB_INVALID_ARGUMENT };
+        if held.kind == rb_permit_kind::RB_PERMIT_CONSUMED as u32 {
+            return rb_status::RB_ALREADY_RECORDED;
+        }
+        let (Ok(kind), Ok(slot)) = (u8::try_from(held.kind), u16::try_from(held.slot)) else {
+            return rb_status::RB_INVALID_ARGUMENT;
+        };
         let raw = ringbreaker::RawPermit {
-            breaker_id: permit.breaker_id,
-            generation: permit.generation,
+            breaker_id: held.breaker_id,
+            generation: held.generation,
             kind,
+            slot,
         };
         let Some(p) = Permit::from_raw(raw) else { return rb_status::RB_INVALID_ARGUMENT };
+        let consume = || {
+            // SAFETY: checked non-null; valid per the caller's contract.
+            unsafe { (*permit).kind = rb_permit_kind::RB_PERMIT_CONSUMED as u32 };
+        };
         match b.try_record(p, outcome, Some(duration_ns), now_ns) {
             Ok(t) => {
+                consume();
                 // SAFETY: NULL or valid per the caller's contract.
                 unsafe { write_transition(out_transition, t) };
                 rb_status::RB_OK
             }
-            Err(ringbreaker::ForeignPermit) => rb_status::RB_FOREIGN_PERMIT,
+            Err(RecordError::AlreadyRecorded) => {
+                consume();
+                rb_status::RB_ALREADY_RECORDED
+            }
+            Err(RecordError::ForeignPermit) => rb_status::RB_FOREIGN_PERMIT,
         }
     })
+}
+
+/// Nanoseconds from `now_ns` until a call could be admitted — what a rejection at `now_ns`
+/// means: 0 when rb_try_acquire at `now_ns` would permit it; for Open, the end of the open
+/// period; for a half-open breaker with every trial out, the earliest lapse of the newest
+/// trial's lease (once passed, the open period the lapse starts). RB_NO_RETRY_AFTER for a
+/// forced-open breaker (`*out_ns` untouched). Rust's `Rejected::retry_after_ns` and Python's
+/// `CircuitOpenError.retry_after` give the same number. Changes nothing.
+///
+/// # Safety
+/// `b` must be NULL or a live breaker; `out_ns` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rb_retry_after(
+    b: *const rb_breaker,
+    now_ns: u64,
+    out_ns: *mut u64,
+) -> rb_status {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let Some(b) = (unsafe { breaker(b) }) else { return rb_status::RB_NULL_ARGUMENT };
+        if out_ns.is_null() {
+            return rb_status::RB_NULL_ARGUMENT;
+        }
+        match b.retry_after(now_ns) {
+            Some(ns) => {
+                // SAFETY: checked non-null; valid per the caller's contract.
+                unsafe { out_ns.write(ns) };
+                rb_status::RB_OK
+            }
+            None => rb_status::RB_NO_RETRY_AFTER,
+        }
+    })
+}
+
+/// Test support, not for production: rb_reset into `generation` instead of the next
+/// generation, so tests can start next to a generation's wrap points (2^16 for window
+/// stamps, 2^32 for permits) without making that many transitions.
+///
+/// # Safety
+/// `b` must be NULL or a live breaker; `out_transition` NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rb_debug_reset_to_generation(
+    b: *const rb_breaker,
+    generation: u32,
+    now_ns: u64,
+    out_transition: *mut rb_transition,
+) -> rb_status {
+    // SAFETY: forwarded from the caller.
+    unsafe { manual(b, out_transition, |b| Some(b.debug_reset_to_generation(generation, now_ns))) }
 }
 
 /// Snapshot the breaker at `now_ns` into `*out`. O(buckets).
@@ -455,8 +583,9 @@ pub unsafe extern "C" fn rb_snapshot(
     })
 }
 
-/// The state the next rb_try_acquire at `now_ns` would find (an elapsed Open reads
-/// HalfOpen). Changes nothing.
+/// The state the next rb_try_acquire at `now_ns` would find (an elapsed Open reads HalfOpen, a
+/// half-open breaker whose newest trial lease has lapsed reads Open; rb_snapshot agrees).
+/// Changes nothing.
 ///
 /// # Safety
 /// `b` must be NULL or a live breaker; `out` NULL or valid.
@@ -553,7 +682,9 @@ pub unsafe extern "C" fn rb_metrics_only(
     unsafe { manual(b, out_transition, |b| b.metrics_only(now_ns)) }
 }
 
-/// Closed, with a fresh window and the base open duration, from any state. `*out_transition` (if not NULL) says whether the state changed.
+/// Closed, with a fresh window and the base open duration, from any state; from Closed too,
+/// which clears the window (a Closed -> Closed transition with reason RB_REASON_RESET).
+/// `*out_transition` (if not NULL) receives the transition.
 ///
 /// # Safety
 /// `b` must be NULL or a live breaker; `out_transition` NULL or valid.
@@ -593,6 +724,10 @@ pub extern "C" fn rb_status_str(status: u32) -> *const c_char {
         6 => c"permit was issued by a different breaker",
         7 => c"enum argument out of range",
         8 => c"internal error caught at the C boundary",
+        9 => c"permit was already recorded; nothing changed",
+        10 => c"forced open: no retry time until rb_reset",
+        #[cfg(unix)]
+        20..=29 => shared::status_str(status),
         _ => c"unknown status",
     };
     s.as_ptr()

@@ -216,3 +216,81 @@ fn manual_operations_racing_records_linearize() {
         assert_chain(&b, 1, State::Closed, ts);
     });
 }
+
+/// T5 (leases): a trial issued while another caller decides whether the half-open period has
+/// lapsed is never lapsed at once. One trial went out at 100 on entry; the second goes out at
+/// 140 or 155 (whichever caller wins it). With leases counted from entry, the caller at 155
+/// would re-open the breaker (155 ≥ 100 + 50); each lease runs from its own issue, so no
+/// interleaving lapses anything before 190.
+#[test]
+fn t5_a_trial_issued_meanwhile_is_never_lapsed_at_once() {
+    model("t5", || {
+        let cfg = base().half_open_permits(2).half_open_timeout_ns(50).build().unwrap();
+        let b = Arc::new(CircuitBreaker::new(cfg));
+        b.trip(0).unwrap();
+        let _first = b.try_acquire(100).unwrap();
+        let hs = [140, 155].map(|now| spawn(&b, move |b| b.try_acquire(now).map(drop)));
+        let results: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        for r in results.iter().filter_map(|r| r.err()) {
+            assert_eq!((r.state, r.transition), (State::HalfOpen, None), "{r:?}");
+            assert!(r.retry_after_ns.is_some_and(|ns| ns >= 35), "{r:?}");
+        }
+        assert_eq!(b.snapshot(0).generation, 3, "nothing lapsed");
+    });
+}
+
+/// T6 (single use): two threads record copies of one half-open trial permit at once. Exactly
+/// one is counted; the other is refused and changes nothing, so a breaker that needs two
+/// trial successes stays half-open until the second trial reports.
+#[test]
+fn t6_one_trial_permit_changes_the_trial_count_once() {
+    model("t6", || {
+        let b = Arc::new(CircuitBreaker::new(base().half_open_permits(2).build().unwrap()));
+        b.trip(0).unwrap();
+        let a = b.try_acquire(100).unwrap();
+        let second = b.try_acquire(100).unwrap();
+        let raw = a.to_raw();
+        drop(a);
+        let hs = [0, 1].map(|_| {
+            spawn(&b, move |b| {
+                let copy = ringbreaker::Permit::from_raw(raw).unwrap();
+                b.try_record(copy, Outcome::Success, None, 101)
+            })
+        });
+        let results: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| **r == Ok(None)).count(), 1, "{results:?}");
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| **r == Err(ringbreaker::RecordError::AlreadyRecorded))
+                .count(),
+            1,
+            "{results:?}"
+        );
+        assert_eq!(b.snapshot(101).state, State::HalfOpen);
+        let t = b.record(second, Outcome::Success, 102).expect("the second trial closes it");
+        assert_eq!(t.reason, Reason::TrialsSucceeded);
+    });
+}
+
+/// W4: a record racing a reset, then generations up to one that shares its stamp bits (under
+/// loom a stamp keeps 2 bits of the generation, so generation 5 aliases generation 1): the
+/// window of generation 5 starts empty in every interleaving.
+#[test]
+fn w4_an_aliasing_generation_starts_with_an_empty_window() {
+    model("w4", || {
+        let b = Arc::new(CircuitBreaker::new(base().build().unwrap()));
+        let p = b.try_acquire(5).unwrap();
+        let rec = spawn(&b, move |b| b.record(p, Outcome::Failure, 5));
+        let reset = spawn(&b, |b| b.reset(5));
+        rec.join().unwrap();
+        assert!(reset.join().unwrap().is_some());
+        b.disable(5).unwrap(); // 3
+        b.metrics_only(5).unwrap(); // 4: a fresh window
+        let t = b.reset(5).unwrap(); // 5 ≡ 1 (mod 4)
+        assert_eq!(t.generation, 5);
+        let m = b.snapshot(5);
+        assert_eq!((m.calls, m.failures), (0, 0), "generation 1's failure read as generation 5's");
+    });
+}

@@ -101,6 +101,11 @@ impl Permit {
     fn kind(&self) -> u8 {
         self.raw.kind
     }
+    /// A half-open trial permit's slot in its generation (each trial has its own); 0 otherwise.
+    #[getter]
+    fn slot(&self) -> u16 {
+        self.raw.slot
+    }
     /// Clock reading when it was issued; `None` if the breaker did not need one.
     #[getter]
     fn started_ns(&self) -> Option<u64> {
@@ -143,7 +148,7 @@ struct StateTime {
 /// The native breaker behind `ringbreaker.CircuitBreaker`.
 #[pyclass(frozen, module = "ringbreaker._native")]
 pub struct NativeBreaker {
-    inner: CircuitBreaker,
+    inner: crate::shared::Inner,
     name: Py<PyString>,
     config: Py<PyConfig>,
     clock: Clock,
@@ -165,6 +170,27 @@ fn outcome_from(v: u8) -> PyResult<Outcome> {
         2 => Ok(Outcome::Ignored),
         _ => Err(PyValueError::new_err(format!("outcome must be 0, 1 or 2, got {v}"))),
     }
+}
+
+/// The public `Transition` value for a core transition.
+pub(crate) fn transition_value(
+    py: Python<'_>,
+    name: &Py<PyString>,
+    t: &Transition,
+    note: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    types::get(py).transition.call1(
+        py,
+        (
+            name.clone_ref(py),
+            types::state(py, t.from as u8),
+            types::state(py, t.to as u8),
+            t.generation,
+            t.at,
+            t.reason.as_str(),
+            note,
+        ),
+    )
 }
 
 /// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...).
@@ -199,19 +225,7 @@ impl NativeBreaker {
         if listeners.is_empty() && !build {
             return None;
         }
-        let ty = types::get(py);
-        let value = match ty.transition.call1(
-            py,
-            (
-                self.name.clone_ref(py),
-                types::state(py, t.from as u8),
-                types::state(py, t.to as u8),
-                t.generation,
-                t.at,
-                t.reason.as_str(),
-                note,
-            ),
-        ) {
+        let value = match transition_value(py, &self.name, &t, note) {
             Ok(v) => v,
             Err(e) => {
                 e.write_unraisable(py, None);
@@ -342,10 +356,9 @@ impl NativeBreaker {
         };
         let duration = duration
             .or_else(|| if self.timed { start.map(|s| now.saturating_sub(s)) } else { None });
-        let t = match duration {
-            Some(d) => self.inner.record_timed(p, outcome, d, now),
-            None => self.inner.record(p, outcome, now),
-        };
+        // Untimed calls record a duration of 0, which is never slow (slow-call detection times
+        // every call).
+        let t = self.inner.record_timed(p, outcome, duration.unwrap_or(0), now);
         let i = outcome as usize;
         let totals = &self.totals;
         totals.outcomes[i].fetch_add(1, Ordering::Relaxed);
@@ -497,7 +510,7 @@ impl NativeBreaker {
         let clock = Clock::from_py(clock)?;
         let created = clock.read(py)?;
         Ok(NativeBreaker {
-            inner: CircuitBreaker::new(cfg),
+            inner: CircuitBreaker::new(cfg).into(),
             name: name.unbind(),
             timed: time_calls || cfg.slow_call_ns().is_some(),
             config: config.unbind(),
@@ -707,6 +720,31 @@ impl NativeBreaker {
         Ok(types::state(py, self.inner.state(self.now(py, now)?) as u8))
     }
 
+    /// Nanoseconds until a call could be admitted, as a rejection at `now` carries it (0 when
+    /// a call would be permitted; `None` when forced open).
+    #[pyo3(signature = (now = None))]
+    fn retry_after(&self, py: Python<'_>, now: Option<u64>) -> PyResult<Option<u64>> {
+        Ok(self.inner.retry_after(self.now(py, now)?))
+    }
+
+    /// Test support, not for production: reset into `generation` (next to a wrap point).
+    /// Returns the `Transition` (not delivered to listeners).
+    #[pyo3(signature = (generation, now = None))]
+    fn debug_reset_to_generation(
+        &self,
+        py: Python<'_>,
+        generation: u32,
+        now: Option<u64>,
+    ) -> PyResult<Py<PyAny>> {
+        let now = self.now(py, now)?;
+        transition_value(
+            py,
+            &self.name,
+            &self.inner.debug_reset_to_generation(generation, now),
+            None,
+        )
+    }
+
     /// Manual operations: `op` is trip, force_open, disable, metrics_only or reset. Returns the
     /// `Transition` (delivered to the listeners with `note`), or `None` when nothing changed.
     #[pyo3(signature = (op, note = None, now = None))]
@@ -727,5 +765,64 @@ impl NativeBreaker {
             _ => return Err(PyValueError::new_err(format!("op: unknown operation {op:?}"))),
         };
         Ok(self.on_transition(py, t, note, true))
+    }
+}
+
+// ---- Shared breakers: `ringbreaker.shared` builds a NativeBreaker with a template's settings
+// over a shared region (`py/src/shared.rs`). ---------------------------------------------------
+impl NativeBreaker {
+    /// The ring this breaker runs on.
+    pub(crate) fn inner(&self) -> &crate::shared::Inner {
+        &self.inner
+    }
+
+    /// The breaker's name.
+    pub(crate) fn name_ref(&self) -> &Py<PyString> {
+        &self.name
+    }
+
+    /// This breaker's name, config, classifier, listeners, hooks and clock over `inner`, with
+    /// fresh totals. The default clock becomes the host-wide one, since a shared breaker's
+    /// times must agree between processes.
+    pub(crate) fn with_inner(
+        &self,
+        py: Python<'_>,
+        inner: crate::shared::Inner,
+    ) -> PyResult<NativeBreaker> {
+        let copy = |ms: &[Matcher]| -> Vec<Matcher> {
+            ms.iter()
+                .map(|m| match m {
+                    Matcher::Type(t) => Matcher::Type(t.clone_ref(py)),
+                    Matcher::Predicate(f) => Matcher::Predicate(f.clone_ref(py)),
+                })
+                .collect()
+        };
+        let clock = match &self.clock {
+            Clock::Default | Clock::Host => Clock::Host,
+            Clock::Manual(m) => Clock::Manual(m.clone_ref(py)),
+            Clock::Callable(f) => Clock::Callable(f.clone_ref(py)),
+        };
+        let created = clock.read(py)?;
+        let current = inner.state(created) as u8;
+        Ok(NativeBreaker {
+            inner,
+            name: self.name.clone_ref(py),
+            config: self.config.clone_ref(py),
+            clock,
+            classifier: Classifier {
+                failure_on: copy(&self.classifier.failure_on),
+                ignore: copy(&self.classifier.ignore),
+                failure_when: self.classifier.failure_when.as_ref().map(|f| f.clone_ref(py)),
+            },
+            listeners: self.listeners.clone_ref(py),
+            call_hooks: self.call_hooks.clone_ref(py),
+            timed: self.timed,
+            totals: Totals::default(),
+            state_time: StateTime {
+                since_ns: AtomicU64::new(created),
+                current: AtomicU8::new(current),
+                in_state_ns: Default::default(),
+            },
+        })
     }
 }

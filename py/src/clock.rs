@@ -62,6 +62,8 @@ impl ManualClock {
 /// Where a breaker reads time.
 pub enum Clock {
     Default,
+    /// CLOCK_MONOTONIC, one clock for the whole host: the default of shared breakers.
+    Host,
     Manual(Py<ManualClock>),
     Callable(Py<PyAny>),
 }
@@ -91,6 +93,7 @@ impl Clock {
     pub fn read(&self, py: Python<'_>) -> PyResult<u64> {
         match self {
             Clock::Default => Ok(ringbreaker::now_ns()),
+            Clock::Host => Ok(ringbreaker::SharedBreaker::now_ns()),
             Clock::Manual(m) => Ok(m.get().ns.load(Ordering::Acquire)),
             Clock::Callable(f) => f.call0(py)?.extract::<u64>(py).map_err(|_| {
                 PyTypeError::new_err("clock must return a non-negative integer of nanoseconds")

@@ -10,6 +10,7 @@ mod breaker;
 mod clock;
 mod config;
 mod guarded;
+mod shared;
 mod types;
 
 use pyo3::prelude::*;
@@ -30,5 +31,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guarded::Guarded>()?;
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
+    shared::register(m)?;
     Ok(())
 }

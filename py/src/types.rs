@@ -16,6 +16,7 @@ pub struct Types {
     pub circuit_open: Py<PyType>,
     pub foreign_permit: Py<PyType>,
     pub permit_reused: Py<PyType>,
+    pub shared_region: Py<PyType>,
     pub timedelta: Py<PyType>,
     pub logger: Py<PyAny>,
 }
@@ -41,6 +42,7 @@ pub fn load(py: Python<'_>) -> PyResult<()> {
             circuit_open: cls("CircuitOpenError")?,
             foreign_permit: cls("ForeignPermitError")?,
             permit_reused: cls("PermitReusedError")?,
+            shared_region: cls("SharedRegionError")?,
             timedelta: py.import("datetime")?.getattr("timedelta")?.cast_into::<PyType>()?.unbind(),
             logger: py.import("logging")?.call_method1("getLogger", ("ringbreaker",))?.unbind(),
         })

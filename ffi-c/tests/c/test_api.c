@@ -30,7 +30,7 @@ static void cycle(const rb_breaker *b) {
         CHECK_EQ(rb_try_acquire(b, i, &p, &t), RB_OK);
         CHECK(!t.occurred);
         CHECK_EQ(p.kind, RB_PERMIT_NORMAL);
-        CHECK_EQ(rb_record(b, p, i % 2 ? RB_FAILURE : RB_SUCCESS, 10, i, &t), RB_OK);
+        CHECK_EQ(rb_record(b, &p, i % 2 ? RB_FAILURE : RB_SUCCESS, 10, i, &t), RB_OK);
     }
     /* 2 of 4 failed: the last record tripped it */
     CHECK(t.occurred);
@@ -39,7 +39,7 @@ static void cycle(const rb_breaker *b) {
     CHECK_EQ(t.reason, RB_REASON_FAILURE_RATE);
     CHECK_EQ(t.at_ns, 3);
 
-    rb_permit untouched = {42, 42, 42};
+    rb_permit untouched = {42, 42, 42, 42};
     p = untouched;
     CHECK_EQ(rb_try_acquire(b, S, &p, &t), RB_REJECTED);
     CHECK(memcmp(&p, &untouched, sizeof p) == 0); /* out-param not written on rejection */
@@ -60,14 +60,14 @@ static void cycle(const rb_breaker *b) {
     CHECK_EQ(t.reason, RB_REASON_OPEN_ELAPSED);
     CHECK_EQ(p.kind, RB_PERMIT_TRIAL);
     /* a failed trial re-opens it with the open duration doubled */
-    CHECK_EQ(rb_record(b, p, RB_FAILURE, 10, 5 * S + 4, &t), RB_OK);
+    CHECK_EQ(rb_record(b, &p, RB_FAILURE, 10, 5 * S + 4, &t), RB_OK);
     CHECK(t.occurred);
     CHECK_EQ(t.reason, RB_REASON_TRIAL_FAILED);
     CHECK_EQ(rb_snapshot(b, 5 * S + 4, &m), RB_OK);
     CHECK_EQ(m.open_ns, 10 * S);
     CHECK_EQ(rb_try_acquire(b, 15 * S + 3, &p, &t), RB_REJECTED);
     CHECK_EQ(rb_try_acquire(b, 15 * S + 4, &p, &t), RB_OK);
-    CHECK_EQ(rb_record(b, p, RB_SUCCESS, 10, 15 * S + 5, &t), RB_OK);
+    CHECK_EQ(rb_record(b, &p, RB_SUCCESS, 10, 15 * S + 5, &t), RB_OK);
     CHECK(t.occurred);
     CHECK_EQ(t.from, RB_STATE_HALF_OPEN);
     CHECK_EQ(t.to, RB_STATE_CLOSED);
@@ -93,12 +93,12 @@ static void manual_ops(const rb_breaker *b) {
     CHECK(t.occurred && t.to == RB_STATE_DISABLED && t.reason == RB_REASON_DISABLE);
     CHECK_EQ(rb_try_acquire(b, 4, &p, NULL), RB_OK);
     CHECK_EQ(p.kind, RB_PERMIT_PASSTHROUGH);
-    CHECK_EQ(rb_record(b, p, RB_FAILURE, 0, 4, NULL), RB_OK);
+    CHECK_EQ(rb_record(b, &p, RB_FAILURE, 0, 4, NULL), RB_OK);
     CHECK_EQ(rb_metrics_only(b, 5, &t), RB_OK);
     CHECK(t.occurred && t.to == RB_STATE_METRICS_ONLY && t.reason == RB_REASON_METRICS_ONLY);
     for (int i = 0; i < 10; i++) {
         CHECK_EQ(rb_try_acquire(b, 6, &p, NULL), RB_OK);
-        CHECK_EQ(rb_record(b, p, RB_FAILURE, 0, 6, &t), RB_OK);
+        CHECK_EQ(rb_record(b, &p, RB_FAILURE, 0, 6, &t), RB_OK);
         CHECK(!t.occurred);
     }
     CHECK_EQ(rb_snapshot(b, 6, &m), RB_OK);
@@ -116,20 +116,20 @@ static void permits(const rb_breaker *a, const rb_breaker *b) {
     rb_transition t;
     /* a permit from another breaker is detected, not counted */
     CHECK_EQ(rb_try_acquire(a, 0, &p, NULL), RB_OK);
-    CHECK_EQ(rb_record(b, p, RB_FAILURE, 0, 0, &t), RB_FOREIGN_PERMIT);
+    CHECK_EQ(rb_record(b, &p, RB_FAILURE, 0, 0, &t), RB_FOREIGN_PERMIT);
     CHECK_EQ(rb_snapshot(b, 0, &m), RB_OK);
     CHECK_EQ(m.calls, 0);
     CHECK_EQ(m.stale, 0);
     /* enum arguments out of range */
-    CHECK_EQ(rb_record(a, p, 3, 0, 0, NULL), RB_INVALID_ARGUMENT);
+    CHECK_EQ(rb_record(a, &p, 3, 0, 0, NULL), RB_INVALID_ARGUMENT);
     rb_permit bad = p;
     bad.kind = 7;
-    CHECK_EQ(rb_record(a, bad, RB_SUCCESS, 0, 0, NULL), RB_INVALID_ARGUMENT);
+    CHECK_EQ(rb_record(a, &bad, RB_SUCCESS, 0, 0, NULL), RB_INVALID_ARGUMENT);
     bad.kind = 0x100;
-    CHECK_EQ(rb_record(a, bad, RB_SUCCESS, 0, 0, NULL), RB_INVALID_ARGUMENT);
+    CHECK_EQ(rb_record(a, &bad, RB_SUCCESS, 0, 0, NULL), RB_INVALID_ARGUMENT);
     /* a stale permit (older generation) is counted as stale and changes nothing */
     CHECK_EQ(rb_reset(a, 1, NULL), RB_OK);
-    CHECK_EQ(rb_record(a, p, RB_FAILURE, 0, 1, &t), RB_OK);
+    CHECK_EQ(rb_record(a, &p, RB_FAILURE, 0, 1, &t), RB_OK);
     CHECK(!t.occurred);
     CHECK_EQ(rb_snapshot(a, 1, &m), RB_OK);
     CHECK_EQ(m.stale, 1);
@@ -139,7 +139,7 @@ static void permits(const rb_breaker *a, const rb_breaker *b) {
 static void null_arguments(const rb_breaker *b) {
     rb_config c = small_config();
     rb_breaker *out = NULL;
-    rb_permit p = {0, 0, 0};
+    rb_permit p = {0, 0, 0, 0};
     rb_metrics m;
     rb_breaker_state st;
     char buf[16];
@@ -151,7 +151,7 @@ static void null_arguments(const rb_breaker *b) {
     CHECK(out == NULL); /* never written on failure */
     CHECK_EQ(rb_try_acquire(NULL, 0, &p, NULL), RB_NULL_ARGUMENT);
     CHECK_EQ(rb_try_acquire(b, 0, NULL, NULL), RB_NULL_ARGUMENT);
-    CHECK_EQ(rb_record(NULL, p, RB_SUCCESS, 0, 0, NULL), RB_NULL_ARGUMENT);
+    CHECK_EQ(rb_record(NULL, &p, RB_SUCCESS, 0, 0, NULL), RB_NULL_ARGUMENT);
     CHECK_EQ(rb_snapshot(NULL, 0, &m), RB_NULL_ARGUMENT);
     CHECK_EQ(rb_snapshot(b, 0, NULL), RB_NULL_ARGUMENT);
     CHECK_EQ(rb_state(NULL, 0, &st), RB_NULL_ARGUMENT);

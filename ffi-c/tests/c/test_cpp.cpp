@@ -17,13 +17,13 @@ int main() {
     rb_transition t{};
     for (uint64_t now = 1; now <= 2; ++now) {
         REQUIRE(rb_try_acquire(b.get(), now, &p, nullptr) == RB_OK);
-        REQUIRE(rb_record(b.get(), p, RB_FAILURE, 0, now, &t) == RB_OK);
+        REQUIRE(rb_record(b.get(), &p, RB_FAILURE, 0, now, &t) == RB_OK);
     }
     REQUIRE(t.occurred && t.to == RB_STATE_OPEN);
     REQUIRE(rb_try_acquire(b.get(), 3, &p, nullptr) == RB_REJECTED);
     REQUIRE(rb_try_acquire(b.get(), 2 + c.open_ns, &p, &t) == RB_OK);
     REQUIRE(t.occurred && t.to == RB_STATE_HALF_OPEN);
-    REQUIRE(rb_record(b.get(), p, RB_SUCCESS, 0, 3 + c.open_ns, &t) == RB_OK);
+    REQUIRE(rb_record(b.get(), &p, RB_SUCCESS, 0, 3 + c.open_ns, &t) == RB_OK);
     REQUIRE(t.occurred && t.to == RB_STATE_CLOSED);
     std::printf("test_cpp: ok\n");
     return 0;

@@ -25,7 +25,7 @@ static void *worker(void *arg) {
         }
         int fail = (i % 7) == 0;
         uint64_t duration = (i % 5) == 0 ? 2000 : 10; /* slow_call_ns is 1000 */
-        if (rb_record(breaker, p, fail ? RB_FAILURE : RB_SUCCESS, duration, 1000 + i, NULL) != RB_OK) {
+        if (rb_record(breaker, &p, fail ? RB_FAILURE : RB_SUCCESS, duration, 1000 + i, NULL) != RB_OK) {
             r->errors++;
             continue;
         }

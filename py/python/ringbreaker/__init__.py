@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import _native
 from ._breaker import NO_FALLBACK, CircuitBreaker, Config, Subscription
 from ._registry import Registry, get_or_create, registry
+from ._shared import SharedCircuitBreaker, SharedHistory, shared, shared_now_ns, unlink_shared
 from ._types import (
     CallEvent,
     CircuitOpenError,
@@ -18,6 +19,7 @@ from ._types import (
     ForeignPermitError,
     Metrics,
     PermitReusedError,
+    SharedRegionError,
     State,
     Totals,
     Transition,
@@ -40,6 +42,9 @@ for _cls in (
     Metrics,
     PermitReusedError,
     Registry,
+    SharedCircuitBreaker,
+    SharedHistory,
+    SharedRegionError,
     State,
     Subscription,
     Totals,
@@ -63,6 +68,9 @@ __all__ = [
     "Permit",
     "PermitReusedError",
     "Registry",
+    "SharedCircuitBreaker",
+    "SharedHistory",
+    "SharedRegionError",
     "State",
     "Subscription",
     "Totals",
@@ -70,4 +78,7 @@ __all__ = [
     "get_or_create",
     "now_ns",
     "registry",
+    "shared",
+    "shared_now_ns",
+    "unlink_shared",
 ]

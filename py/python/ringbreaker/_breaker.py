@@ -363,6 +363,14 @@ class CircuitBreaker:
         ``state(now)``, which agrees with ``metrics().state`` read at the same instant."""
         return self._cb.state()
 
+    def retry_after(self) -> float | None:
+        """Seconds until a call could be admitted, the number a rejection now carries in
+        :attr:`CircuitOpenError.retry_after`: 0.0 when a call would be permitted; for OPEN the
+        end of the open period; for a HALF_OPEN breaker with every trial out, the earliest lapse
+        of its newest trial's lease; ``None`` for FORCED_OPEN (only :meth:`reset` ends it)."""
+        ns = self._cb.retry_after()
+        return None if ns is None else ns / 1e9
+
     def metrics(self) -> Metrics:
         """A snapshot of the window and the cumulative totals, read at one instant."""
         return self._cb.metrics()

@@ -164,8 +164,10 @@ class CircuitOpenError(Error):
 
     @property
     def retry_after(self) -> float | None:
-        """Seconds until a call could be admitted: the end of the open period (OPEN), the
-        earliest lapse of a trial lease (full HALF_OPEN); ``None`` for FORCED_OPEN."""
+        """Seconds until a call could be admitted: for OPEN the end of the open period, for a
+        HALF_OPEN breaker with every trial out the earliest lapse of its newest trial's lease;
+        ``None`` for FORCED_OPEN, which only a manual reset ends. Equal to
+        :meth:`CircuitBreaker.retry_after` at the same instant, and to the Rust and C numbers."""
         value = _arg(self.args, 2)
         try:
             return None if value is None else float(value)
@@ -213,3 +215,38 @@ class ForeignPermitError(Error, ValueError):
 class PermitReusedError(Error, ValueError):
     """A permit was recorded a second time (from any thread); the second record changed
     nothing. Each permit records exactly one outcome."""
+
+
+class SharedRegionError(Error, OSError):
+    """A shared region could not be opened or removed. ``args == (kind, message, path)``.
+
+    ``kind`` says why: ``"config"`` (the region holds another configuration; the message names
+    each differing field with both values), ``"layout"`` (created by a build with another
+    breaker layout), ``"version"``, ``"truncated"``, ``"corrupt"``, ``"not_a_region"``,
+    ``"creation_timeout"`` (the creator is alive but did not finish), ``"unsupported"`` (no
+    lock-free 64-bit atomics), ``"invalid_name"`` or ``"io"``. ``path`` is the region's file.
+    Any arguments are accepted (for test doubles): missing ones read as ``None``.
+    """
+
+    def __init__(self, *args: object) -> None:
+        # All arguments kept in ``args`` (``OSError`` would read three as errno, strerror and
+        # filename and keep two).
+        BaseException.__init__(self, *args)
+
+    @property
+    def kind(self) -> str | None:
+        """Why the region could not be used."""
+        k = _arg(self.args, 0)
+        return None if k is None else str(k)
+
+    @property
+    def path(self) -> str | None:
+        """The region's file."""
+        p = _arg(self.args, 2)
+        return None if p is None else str(p)
+
+    def __str__(self) -> str:
+        message = _arg(self.args, 1)
+        if message is not None:
+            return str(message)
+        return "shared region error" if not self.args else str(self.args[0])
