@@ -218,8 +218,8 @@ def test_nested_with_blocks_of_two_breakers() -> None:
     assert a.state is State.OPEN and b.state is State.OPEN
 
 
-def test_async_with_block_exited_in_another_task_is_a_clear_error() -> None:
-    cb = ringbreaker.CircuitBreaker("tasks")
+def test_async_with_block_exited_in_another_task_keeps_its_permit() -> None:
+    cb, _ = half_open("tasks", 1)
 
     async def agen() -> AsyncIterator[int]:  # not decorated: the block is the user's own
         async with cb:
@@ -228,7 +228,48 @@ def test_async_with_block_exited_in_another_task_is_a_clear_error() -> None:
     async def main() -> None:
         g = agen()
         assert await asyncio.create_task(g.__anext__()) == 1  # type: ignore[arg-type]
-        with pytest.raises(RuntimeError, match="did not enter in this context"):
+        with pytest.raises(StopAsyncIteration):
             await asyncio.create_task(g.__anext__())  # type: ignore[arg-type]
 
     asyncio.run(main())
+    assert cb.state is State.CLOSED  # the trial was recorded with its own permit
+    assert not cb._async_blocks
+
+
+def test_async_with_blocks_out_of_order_in_one_task() -> None:
+    cb, _ = half_open("atasks", 2)
+
+    async def agen(tag: str) -> AsyncIterator[str]:
+        async with cb:
+            yield tag
+
+    async def main() -> None:
+        a, b = agen("a"), agen("b")
+        await a.__anext__()
+        await b.__anext__()
+        with pytest.raises(RuntimeError, match="out of order"):
+            await a.__anext__()
+        assert cb.metrics().totals.successes == 1
+        with pytest.raises(StopAsyncIteration):
+            await b.__anext__()
+
+    asyncio.run(main())
+    assert cb.state is State.CLOSED
+
+
+def test_async_exit_stack_and_nested_async_with() -> None:
+    import contextlib
+
+    cb = ringbreaker.CircuitBreaker("astack")
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(cb)
+            await stack.enter_async_context(cb)
+        async with cb:
+            async with cb:
+                pass
+
+    asyncio.run(main())
+    assert cb.metrics().totals.successes == 4
+    assert not cb._async_blocks

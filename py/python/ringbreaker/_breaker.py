@@ -243,6 +243,7 @@ class CircuitBreaker:
     """
 
     __slots__ = (
+        "_async_blocks",
         "_cb",
         "_listeners",
         "_call_hooks",
@@ -315,6 +316,7 @@ class CircuitBreaker:
             raise TypeError(f"fallback_on_failure must be a bool, got {type(fallback_on_failure).__name__}")
         if not isinstance(time_calls, bool):
             raise TypeError(f"time_calls must be a bool, got {type(time_calls).__name__}")
+        self._async_blocks: dict[types.FrameType, list[_native.Permit]] = {}
         self._listeners: list[Callable[[Transition], object]] = []
         self._call_hooks: list[Callable[[CallEvent], object]] = []
         self._timeout = t
@@ -662,6 +664,7 @@ class CircuitBreaker:
         if node is not None and node[0] is self:
             # Entered from a helper's frame (contextlib.ExitStack, a manual __enter__): LIFO.
             _ACTIVE.set(node[3])
+            self._forget_async_block(node[2], node[1])
             self._finish_block(node[1], exc)
             return
         raise RuntimeError(
@@ -698,14 +701,58 @@ class CircuitBreaker:
             return
         self._exit_block(exc, frame)
 
+    # `async with` blocks are also kept by frame on the breaker, so a block exited from another
+    # task (an async generator advanced by `asyncio.create_task(agen.__anext__())`, which runs
+    # in a copy of the context) still finds its own permit.
+
     async def __aenter__(self) -> CircuitBreaker:
-        _ACTIVE.set((self, self._cb.acquire(), sys._getframe(1), _ACTIVE.get()))
+        permit = self._cb.acquire()
+        frame = sys._getframe(1)
+        _ACTIVE.set((self, permit, frame, _ACTIVE.get()))
+        self._async_blocks.setdefault(frame, []).append(permit)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
     ) -> None:
-        self._exit_block(exc, sys._getframe(1))
+        frame = sys._getframe(1)
+        permits = self._async_blocks.get(frame)
+        if not permits:
+            # Entered from a helper's frame (contextlib.AsyncExitStack): the context's stack.
+            self._exit_block(exc, frame)
+            return
+        permit = permits.pop()
+        if not permits:
+            self._async_blocks.pop(frame, None)
+        # Take its node off this context's stack, if it is there (it is not when the block was
+        # entered in another task's context).
+        node = _ACTIVE.get()
+        kept: list[tuple[Any, Any, Any]] = []
+        cur = node
+        while cur is not None and cur[1] is not permit:
+            kept.append((cur[0], cur[1], cur[2]))
+            cur = cur[3]
+        if cur is not None:
+            rest = cur[3]
+            for b, p, f in reversed(kept):
+                rest = (b, p, f, rest)
+            _ACTIVE.set(rest)
+        self._finish_block(permit, exc)
+        if cur is not None and kept:
+            inner = ", ".join(repr(b.name) for b, _, _ in kept)
+            raise RuntimeError(
+                f"`async with` block of breaker {self.name!r} exited before the blocks entered after "
+                f"it in the same context ({inner}) -- blocks exited out of order. This block's outcome "
+                "was recorded with its own permit; the others stay open. Decorate the generator with "
+                "the breaker instead: each call then owns its permit."
+            ) from exc
+
+    def _forget_async_block(self, frame: types.FrameType | None, permit: _native.Permit) -> None:
+        permits = self._async_blocks.get(frame) if frame is not None else None
+        if permits and permit in permits:
+            permits.remove(permit)
+            if not permits:
+                self._async_blocks.pop(frame, None)  # type: ignore[arg-type]
 
     # -- manual operations -----------------------------------------------------------------
 
