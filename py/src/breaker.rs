@@ -476,8 +476,6 @@ impl NativeBreaker {
     }
 }
 
-type Counts = (u64, u64, u64);
-
 #[pymethods]
 impl NativeBreaker {
     #[new]
@@ -705,13 +703,6 @@ impl NativeBreaker {
             totals,
         ];
         ty.metrics.call1(py, PyTuple::new(py, fields)?)
-    }
-
-    /// Cumulative (successes, failures, ignored) since creation, without building `Metrics`.
-    fn outcome_totals(&self) -> Counts {
-        let t = &self.totals;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        (load(&t.outcomes[0]), load(&t.outcomes[1]), load(&t.outcomes[2]))
     }
 
     /// The `State` the next acquire would find.
