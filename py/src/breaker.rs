@@ -1,7 +1,7 @@
 //! `NativeBreaker`: a core breaker plus a clock, an outcome classifier, transition listeners,
 //! per-call hooks and cumulative totals.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -126,7 +126,9 @@ impl Permit {
     }
 }
 
-/// Cumulative counters, on their own cache lines so they do not share one with the core.
+/// Cumulative counters of one stripe, on their own cache lines so they share none with the
+/// core or with another stripe: each thread adds to its own stripe, so counting adds no
+/// contention between threads (free-threaded Python); `metrics()` sums the stripes.
 #[repr(align(128))]
 #[derive(Default)]
 struct Totals {
@@ -157,11 +159,23 @@ pub struct NativeBreaker {
     call_hooks: Py<PyList>,
     /// Every call is timed (slow-call detection, a timeout, or `time_calls`).
     timed: bool,
-    totals: Totals,
+    totals: Box<[Totals; STRIPES]>,
     state_time: StateTime,
 }
 
 const OUTCOME_NAMES: [&str; 3] = ["success", "failure", "ignored"];
+
+const STRIPES: usize = 8;
+
+/// This thread's stripe of the totals (threads are numbered round-robin on first use).
+#[inline]
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
 
 fn outcome_from(v: u8) -> PyResult<Outcome> {
     match v {
@@ -360,7 +374,7 @@ impl NativeBreaker {
         // every call).
         let t = self.inner.record_timed(p, outcome, duration.unwrap_or(0), now);
         let i = outcome as usize;
-        let totals = &self.totals;
+        let totals = &self.totals[stripe()];
         totals.outcomes[i].fetch_add(1, Ordering::Relaxed);
         if let Some(d) = duration {
             totals.duration_sum_ns[i].fetch_add(d, Ordering::Relaxed);
@@ -520,7 +534,7 @@ impl NativeBreaker {
             },
             listeners: listeners.unbind(),
             call_hooks: call_hooks.unbind(),
-            totals: Totals::default(),
+            totals: Box::default(),
             state_time: StateTime {
                 since_ns: AtomicU64::new(created),
                 current: AtomicU8::new(0),
@@ -657,8 +671,9 @@ impl NativeBreaker {
         let now = self.now(py, now)?;
         let m = self.inner.snapshot(now);
         let ty = types::get(py);
-        let t = &self.totals;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum =
+            |f: &dyn Fn(&Totals) -> &AtomicU64| self.totals.iter().map(|t| load(f(t))).sum::<u64>();
         let in_state = PyDict::new(py);
         let st = &self.state_time;
         let current = st.current.load(Ordering::Acquire);
@@ -673,13 +688,14 @@ impl NativeBreaker {
         let sums = PyDict::new(py);
         let counts = PyDict::new(py);
         for (i, name) in OUTCOME_NAMES.iter().enumerate() {
-            sums.set_item(*name, load(&t.duration_sum_ns[i]) as f64 / 1e9)?;
-            counts.set_item(*name, load(&t.duration_count[i]))?;
+            sums.set_item(*name, sum(&|t| &t.duration_sum_ns[i]) as f64 / 1e9)?;
+            counts.set_item(*name, sum(&|t| &t.duration_count[i]))?;
         }
-        let (s, f, ig) = (load(&t.outcomes[0]), load(&t.outcomes[1]), load(&t.outcomes[2]));
+        let (s, f, ig) =
+            (sum(&|t| &t.outcomes[0]), sum(&|t| &t.outcomes[1]), sum(&|t| &t.outcomes[2]));
         let totals = ty.totals.call1(
             py,
-            (s + f + ig, s, f, ig, load(&t.slow), m.rejected, m.stale, in_state, sums, counts),
+            (s + f + ig, s, f, ig, sum(&|t| &t.slow), m.rejected, m.stale, in_state, sums, counts),
         )?;
         // The core's snapshot as it is: the core makes `snapshot(now).state` agree with
         // `state(now)`.
@@ -808,7 +824,7 @@ impl NativeBreaker {
             listeners: self.listeners.clone_ref(py),
             call_hooks: self.call_hooks.clone_ref(py),
             timed: self.timed,
-            totals: Totals::default(),
+            totals: Box::default(),
             state_time: StateTime {
                 since_ns: AtomicU64::new(created),
                 current: AtomicU8::new(current),
