@@ -236,7 +236,11 @@ class TradingBreakers:
         if self._source is None:
             raise RuntimeError("no MarketDataSource was given to this facade")
         now = datetime.fromtimestamp(self._clock() / NS, timezone.utc)
-        return await self.check(await self._source.snapshot(now))
+        try:
+            snapshot = await self._source.snapshot(now)
+        except Exception as e:  # a source's bug or bad data is a data-quality event, never the caller's
+            snapshot = MarketSnapshot(timestamp=now, rejected=(f"source: {type(e).__name__}: {str(e)[:120]}",))
+        return await self.check(snapshot)
 
     def _bad_reading(self, reason: str) -> None:
         self._bad_readings += 1
