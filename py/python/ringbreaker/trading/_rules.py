@@ -26,6 +26,7 @@ rolling windows (bucketed: ``window / buckets`` granularity)."""
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,6 +43,8 @@ THREE = Decimal("3.00")
 SEVENTY_FIVE_CENTS = Decimal("0.75")
 DOUBLING_BEFORE_CLOSE_NS = 25 * 60 * NS
 NO_REOPEN_BEFORE_CLOSE_NS = 10 * 60 * NS
+#: Trades kept per symbol for the reference price (the newest, if more arrive within 5 minutes).
+MAX_TRADES = 100_000
 
 
 def band_parameter(reference: Decimal, tier: int, doubled: bool) -> Decimal:
@@ -68,8 +71,7 @@ def bands(reference: float, tier: int, doubled: bool) -> tuple[float, float]:
 @dataclass
 class _Symbol:
     day: date
-    trades: deque[tuple[int, float]] = field(default_factory=deque)
-    total: float = 0.0
+    trades: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=MAX_TRADES))
     reference: float | None = None
     lower: float | None = None
     upper: float | None = None
@@ -138,7 +140,6 @@ class LuldBreaker(Breaker):
             return  # no eligible trades while paused or outside regular hours
         for price in q.trades:
             st.trades.append((now_ns, price))
-            st.total += price
             if st.reference is None:
                 st.reference = price
 
@@ -146,13 +147,12 @@ class LuldBreaker(Breaker):
         cfg = self.cfg
         horizon = now_ns - int(cfg.reference_window * NS)
         while st.trades and st.trades[0][0] <= horizon:
-            st.total -= st.trades.popleft()[1]
+            st.trades.popleft()
         if st.state is SymbolState.PAUSED:
             if st.paused_until is not None and now_ns >= st.paused_until:
                 st.state, st.paused_until, st.limit_since = SymbolState.NORMAL, None, None
                 st.reference = st.lower = st.upper = None  # the reopening trade sets it
                 st.trades.clear()
-                st.total = 0.0
                 self._pending.append((EventKind.RESET, f"{sym}: LULD pause over, trading resumes", None))
             self.statuses[sym] = st.status()
             return
@@ -160,7 +160,7 @@ class LuldBreaker(Breaker):
             self.statuses[sym] = st.status()
             return
         if st.trades:
-            mean = st.total / len(st.trades)
+            mean = math.fsum(p for _, p in st.trades) / len(st.trades)
             if abs(mean - st.reference) >= cfg.reference_move * st.reference * (1 - 1e-12):
                 st.reference = mean
         tier = 1 if sym in self.tier1 else 2
