@@ -12,22 +12,24 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ._model import BreakerEvent, EventKind, TradingState
+from ._model import BreakerEvent, BreakerType, EventKind, TradingState
 
 NS = 1_000_000_000
 STATE_COLOURS = {TradingState.ACTIVE: "#2e7d32", TradingState.REDUCING: "#f9a825", TradingState.HALTED: "#c62828"}
 
 
 def open_periods(history: Sequence[BreakerEvent], end_ns: int) -> list[tuple[str, int, int]]:
-    """(breaker, from_ns, to_ns) for each period a breaker was open, from TRIP (first) to RESET;
-    a period still open at the end runs to ``end_ns``. Per-symbol breakers (venue halts, LULD)
-    count as open from their first trip to the reset that leaves no symbol open."""
+    """(breaker, from_ns, to_ns) for each period a breaker was open: from the TRIP that opened it
+    (an escalation while open is the same period) to its RESET; a period still open at the end
+    runs to ``end_ns``. Per-symbol breakers (venue halts, LULD) trip and reset per symbol: their
+    period lasts while any symbol is open (a manual reset ends it)."""
     opened: dict[str, int] = {}
     depth: dict[str, int] = {}
     out = []
     for e in history:
+        per_symbol = e.breaker_type in (BreakerType.VENUE_HALT, BreakerType.LULD)
         if e.kind is EventKind.TRIP:
-            depth[e.breaker] = depth.get(e.breaker, 0) + 1
+            depth[e.breaker] = depth.get(e.breaker, 0) + 1 if per_symbol else 1
             opened.setdefault(e.breaker, e.at_ns)
         elif e.kind is EventKind.RESET and e.breaker in opened:
             depth[e.breaker] -= 1

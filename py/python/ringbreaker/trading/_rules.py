@@ -261,10 +261,7 @@ class ThrottleBreaker(Breaker):
                 reason = (f"{symbol}: {what} order rate {n}/{c.per:g}s reached (limit {c.limit}/{c.per:g}s), "
                           f"{action} rejected")
                 if self.cfg.on_breach == "latch":
-                    self._open(reason, float(n))
-                    from ._breakers import ManualTrip
-
-                    self.manual = ManualTrip("order throttle", reason, self.clock.now_ns)
+                    self._open(reason, float(n))  # stays open until reset(): nothing here closes it
                 else:
                     self._pending.append((EventKind.WARNING, reason, float(n)))
                 self.risk = 100.0 if self.is_open else 70.0
@@ -276,3 +273,6 @@ class ThrottleBreaker(Breaker):
     def observe(self, snap: MarketSnapshot | None, now_ns: int) -> None:
         if not self.is_open:
             self.risk = 0.0
+
+    def _manual_reset(self, now_ns: int) -> None:
+        self.risk = 0.0
