@@ -90,6 +90,20 @@ def test_limit_state_at_the_band_then_pause_at_15_seconds_exactly() -> None:
     assert len(trips) == 1 and "LULD trading pause 5 min" in trips[0].reason
 
 
+def test_a_manual_reset_does_not_end_a_luld_pause() -> None:
+    async def main() -> list[Any]:
+        async with TradingBreakers.from_config({"breakers": {"luld": {}}}) as tb:
+            t0 = at(11, 0)
+            await tb.check(MarketSnapshot(timestamp=t0, quotes={"XYZ": q(99.9, 100.1, 100.0)}))
+            await tb.check(MarketSnapshot(timestamp=t0 + timedelta(seconds=1), quotes={"XYZ": q(89.0, 90.0)}))
+            paused = await tb.check(MarketSnapshot(timestamp=t0 + timedelta(seconds=16)))
+            tb.trip("luld", "belt and braces", by="ops", at=t0 + timedelta(seconds=20))
+            after = tb.reset("luld", "done", by="ops", at=t0 + timedelta(seconds=30))
+            return [paused.halted_symbols, after.halted_symbols, after.state]
+
+    assert asyncio.run(main()) == [frozenset({"XYZ"}), frozenset({"XYZ"}), TradingState.REDUCING]
+
+
 def test_limit_up_crossed_quotes_and_clearing_within_15_seconds() -> None:
     t0 = at(11, 0)
     checks = [

@@ -374,3 +374,95 @@ def test_every_breaker_type_survives_a_check_with_extreme_but_valid_values() -> 
                 t += timedelta(seconds=1)
 
     asyncio.run(main())
+
+
+def _sweep() -> list[tuple[str, str, Any]]:
+    """Every key of every breaker type, and of the top level and the calendar, against values no
+    key accepts."""
+    import dataclasses
+
+    from ringbreaker.trading import BreakerType, CalendarConfig, FacadeConfig
+    from ringbreaker.trading._config import DEFAULTS
+
+    bad: list[Any] = [10**400, -(10**400), float("nan"), float("inf"), -1, 2**64, 1e308, "x", [1], {"a": 1}]
+    cases = []
+    for btype in BreakerType:
+        cls, _ = DEFAULTS[btype]
+        for f in dataclasses.fields(cls):
+            for v in bad:
+                cases.append((f"breakers.{btype.value}.{f.name}", btype.value, v))
+    for f in dataclasses.fields(FacadeConfig):
+        if f.name not in ("breakers", "calendar"):
+            cases += [(f.name, "", v) for v in bad]
+    for f in dataclasses.fields(CalendarConfig):
+        cases += [(f"calendar.{f.name}", "", v) for v in bad if not (f.name == "early_closes" and v == [])]
+    return cases
+
+
+SWEEP = _sweep()
+
+
+def test_the_sweep_is_large() -> None:
+    assert len(SWEEP) > 142
+
+
+@pytest.mark.parametrize("path, btype, value", SWEEP, ids=[f"{p}={type(v).__name__}:{i}" for i, (p, _, v) in
+                                                            enumerate(SWEEP)])
+def test_every_key_refuses_every_hostile_value_with_its_key_path(path: str, btype: str, value: Any) -> None:
+    parts = path.split(".")
+    cfg: dict[str, Any]
+    if parts[0] == "breakers":
+        cfg = {"breakers": {btype: {parts[2]: value}}}
+    elif parts[0] == "calendar":
+        cfg = {"calendar": {parts[1]: value}}
+    else:
+        cfg = {parts[0]: value}
+    with pytest.raises(ConfigError) as info:
+        TradingBreakers.from_config(cfg)
+    assert info.value.path.split("[")[0] == path, info.value
+    assert len(str(info.value)) < 400
+
+
+def test_random_configs_load_or_raise_config_error_only() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from ringbreaker.trading import BreakerType
+    from ringbreaker.trading._config import DEFAULTS
+
+    import dataclasses
+
+    keys = sorted({f.name for cls, _ in DEFAULTS.values() for f in dataclasses.fields(cls)} | {"type", "enabled"})
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+                        st.sampled_from([t.value for t in BreakerType] + ["halt", "reduce", "09:30", "100/1s",
+                                                                           "2026-11-27", "America/New_York"]))
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5),
+                                                                                              inner, max_size=3),
+                          max_leaves=8)
+    tables = st.dictionaries(st.sampled_from(keys), values, max_size=4)
+    configs = st.fixed_dictionaries({}, optional={
+        "breakers": st.dictionaries(st.sampled_from([t.value for t in BreakerType] + ["x"]), tables, max_size=4),
+        "calendar": st.dictionaries(st.sampled_from(["timezone", "open", "close", "early_close", "early_closes"]),
+                                    values, max_size=3),
+        "history_size": values, "subscriber_timeout": values,
+    })
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(configs)
+    def check(cfg: dict[str, Any]) -> None:
+        try:
+            tb = TradingBreakers.from_config(cfg)
+        except ConfigError as e:
+            assert len(str(e)) < 600
+            return
+        async def run() -> None:
+            async with tb:
+                t = datetime(2026, 3, 2, 10, 0, tzinfo=ET)
+                await tb.check(MarketSnapshot(timestamp=t, index_level=4000.0, index_prior_close=5000.0, vix=35.0,
+                                              daily_pnl=-1e6, equity=1e6, gross_exposure=1e9))
+                tb.record_order_result(rejected=True, latency=1.0)
+                tb.record_order("ABC")
+
+        asyncio.run(run())
+
+    check()

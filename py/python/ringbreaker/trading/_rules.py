@@ -190,8 +190,14 @@ class LuldBreaker(Breaker):
                                                   f"not cleared in {cfg.limit_state_seconds:g} s)", None))
         self.statuses[sym] = st.status()
 
-    def _manual_reset(self, now_ns: int) -> None:
-        self.is_open = bool(self.paused)
+    def reset(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        """End a manual trip; symbols paused by the rule stay paused until their pause ends."""
+        self.manual = None
+        if self.paused:
+            self._pending.append((EventKind.WARNING, f"manual reset by {by}; still paused: "
+                                                     f"{', '.join(sorted(self.paused))}", None))
+        else:
+            self._close(f"manual reset by {by}: {reason or 'no reason given'}")
 
 
 class _Counter:
