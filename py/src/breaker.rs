@@ -506,7 +506,18 @@ impl NativeBreaker {
         let now = self.now(py, now)?;
         let duration =
             duration_ns.unwrap_or_else(|| now.saturating_sub(permit.started_ns.unwrap_or(now)));
-        let t = self.inner.record_timed(p, outcome, duration, now);
+        // try_record, so a half-open trial permit the core has seen before (only reachable
+        // through a 2^32-generation wrap, since this Permit object refuses a second use) is
+        // refused as the core says, not swallowed.
+        let t = match self.inner.try_record(p, outcome, Some(duration), now) {
+            Ok(t) => t,
+            Err(ringbreaker::RecordError::AlreadyRecorded) => {
+                return Err(PyValueError::new_err("permit: already recorded"));
+            }
+            Err(ringbreaker::RecordError::ForeignPermit) => {
+                return Err(PyValueError::new_err("permit: issued by another breaker"));
+            }
+        };
         self.dispatch(py, t);
         Ok(())
     }

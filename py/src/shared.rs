@@ -8,7 +8,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use ringbreaker::shared::{Opened, SharedBreaker, SharedError};
-use ringbreaker::{Breaker, CircuitBreaker, Outcome, Permit, Rejected, Transition};
+use ringbreaker::{Breaker, CircuitBreaker, Outcome, Permit, RecordError, Rejected, Transition};
 
 use crate::breaker::{NativeBreaker, NativeTransition};
 
@@ -64,6 +64,20 @@ impl Inner {
         match self {
             Inner::Private(b) => b.record_timed(permit, outcome, duration_ns, now),
             Inner::Shared(s) => s.record_timed(permit, outcome, duration_ns, now),
+        }
+    }
+
+    #[inline]
+    pub fn try_record(
+        &self,
+        permit: Permit,
+        outcome: Outcome,
+        duration_ns: Option<u64>,
+        now: u64,
+    ) -> Result<Option<Transition>, RecordError> {
+        match self {
+            Inner::Private(b) => b.try_record(permit, outcome, duration_ns, now),
+            Inner::Shared(s) => s.try_record(permit, outcome, duration_ns, now),
         }
     }
 
