@@ -363,3 +363,24 @@ async fn the_response_future_is_send() {
     let fut = pin!(fut);
     assert_eq!(fut.await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_panic_is_recorded_during_the_unwind_even_if_the_future_is_dropped_later() {
+    // A runtime (or a `catch_unwind` in user code) may catch the panic around `poll` and drop
+    // the response future afterwards, outside the unwind.
+    let b = counting();
+    let boom = service_fn(|_: ()| async {
+        if true {
+            panic!("boom");
+        }
+        Ok::<(), &str>(())
+    });
+    let mut svc = CircuitBreakerLayer::new(b.clone()).layer(boom);
+    let mut fut = Box::pin(svc.ready().await.unwrap().call(()));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(fut.as_mut())));
+    assert!(caught.is_err());
+    let m = b.snapshot(now_ns());
+    assert_eq!((m.calls, m.failures), (1, 1), "recorded before the drop");
+    drop(fut);
+    assert_eq!(b.snapshot(now_ns()).calls, 1, "once");
+}
