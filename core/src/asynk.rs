@@ -92,11 +92,13 @@ impl Breaker {
 
 #[cfg(test)]
 mod tests {
+    use alloc::boxed::Box;
+    use core::panic::AssertUnwindSafe;
     use core::pin::{Pin, pin};
     use core::sync::atomic::{AtomicBool, Ordering};
     use core::task::{Context, Poll, Waker};
-    use std::boxed::Box;
-    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use core::time::Duration;
+    use std::panic::catch_unwind;
 
     use super::*;
     use crate::{CircuitBreaker, Config, Outcome, PermitKind, State};
@@ -141,10 +143,11 @@ mod tests {
 
     /// A breaker already in HalfOpen with one trial permit (its open duration is 1 ns).
     fn half_open() -> CircuitBreaker {
-        let cfg = Config::builder().minimum_calls(1).open_ns(1).half_open_permits(1).build().unwrap();
+        let cfg =
+            Config::builder().minimum_calls(1).open_ns(1).half_open_permits(1).build().unwrap();
         let b = CircuitBreaker::new(cfg);
         let _ = b.call(|| Err::<(), _>(()));
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1));
         assert_eq!(b.state(crate::now_ns()), State::HalfOpen, "tripped, open duration over");
         b
     }
@@ -154,7 +157,10 @@ mod tests {
         let b = CircuitBreaker::default();
         assert_eq!(block_on(b.call_async(async { Ok::<_, ()>(7) })), Ok(7));
         assert_eq!(block_on(b.call_async(YieldOnce(Some(Ok::<u8, ()>(1)), false))), Ok(1));
-        assert_eq!(block_on(b.call_async(async { Err::<(), _>("x") })), Err(CallError::Failed("x")));
+        assert_eq!(
+            block_on(b.call_async(async { Err::<(), _>("x") })),
+            Err(CallError::Failed("x"))
+        );
         let m = b.snapshot(crate::now_ns());
         assert_eq!((m.successes, m.failures), (2, 1));
     }
@@ -246,7 +252,7 @@ mod tests {
         let cfg = Config::builder().slow_call_ns(50 * MS).build().unwrap();
         let b = CircuitBreaker::new(cfg);
         let slow = async {
-            std::thread::sleep(std::time::Duration::from_millis(80));
+            std::thread::sleep(Duration::from_millis(80));
             Ok::<_, ()>(())
         };
         assert_eq!(block_on(b.call_async(slow)), Ok(()));

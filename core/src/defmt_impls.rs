@@ -13,7 +13,9 @@ impl defmt::Format for State {
 impl defmt::Format for PlaceError {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
-            PlaceError::TooSmall { need } => defmt::write!(f, "TooSmall {{ need: {=usize} }}", need),
+            PlaceError::TooSmall { need } => {
+                defmt::write!(f, "TooSmall {{ need: {=usize} }}", need)
+            }
             PlaceError::Misaligned { align } => {
                 defmt::write!(f, "Misaligned {{ align: {=usize} }}", align)
             }

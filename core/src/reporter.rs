@@ -171,10 +171,10 @@ impl MetricsReporter {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::format;
-    use std::string::{String, ToString};
-    use std::vec::Vec;
+    use alloc::collections::BTreeMap;
+    use alloc::format;
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use metrics_util::{CompositeKey, MetricKind};
@@ -197,10 +197,8 @@ mod tests {
             .into_iter()
             .map(|(ck, _, _, v): (CompositeKey, _, _, _)| {
                 let (kind, key) = ck.into_parts();
-                let mut labels: Vec<(String, String)> = key
-                    .labels()
-                    .map(|l| (l.key().to_string(), l.value().to_string()))
-                    .collect();
+                let mut labels: Vec<(String, String)> =
+                    key.labels().map(|l| (l.key().to_string(), l.value().to_string())).collect();
                 labels.sort();
                 ((kind, key.name().to_string(), labels), v)
             })
@@ -295,7 +293,10 @@ mod tests {
             reporter.record_transition(&trip);
         });
         let p = "resilience4j_circuitbreaker";
-        assert_eq!(gauge_of(&s, &format!("{p}_state"), &[("name", "orders"), ("state", "open")]), 1.0);
+        assert_eq!(
+            gauge_of(&s, &format!("{p}_state"), &[("name", "orders"), ("state", "open")]),
+            1.0
+        );
         assert_eq!(
             gauge_of(&s, &format!("{p}_state"), &[("name", "orders"), ("state", "closed")]),
             0.0
@@ -305,7 +306,12 @@ mod tests {
         assert_eq!(counter_of(&s, &format!("{p}_stale_calls_total"), &[("name", "orders")]), 1);
         let generation = gauge_of(&s, &format!("{p}_generation"), &[("name", "orders")]);
         assert_eq!(generation, f64::from(trip.generation));
-        let tl = [("name", "orders"), ("from_state", "closed"), ("to_state", "open"), ("reason", "trip")];
+        let tl = [
+            ("name", "orders"),
+            ("from_state", "closed"),
+            ("to_state", "open"),
+            ("reason", "trip"),
+        ];
         assert_eq!(counter_of(&s, &format!("{p}_transitions_total"), &tl), 1);
     }
 

@@ -76,6 +76,9 @@
 //!
 //! [`CircuitBreaker`]: ringbreaker::CircuitBreaker
 
+// A std-only crate: the workspace's no_std lints do not apply.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -395,7 +398,9 @@ where
                 }
             }
             Reserved::Rejected(r) => ResponseFuture { kind: Kind::Rejected { rejected: Some(r) } },
-            Reserved::None => panic!("CircuitBreakerService::call before poll_ready returned Ready(Ok(()))"),
+            Reserved::None => {
+                panic!("CircuitBreakerService::call before poll_ready returned Ready(Ok(()))")
+            }
         }
     }
 }

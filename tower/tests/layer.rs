@@ -1,5 +1,7 @@
 //! The tower layer against real tokio tasks and tower's own `ServiceBuilder` / `ServiceExt`.
 
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use std::future::{Future, pending};
 use std::pin::pin;
 use std::sync::Arc;
@@ -351,7 +353,7 @@ async fn the_error_boxes_into_tower_s_box_error_with_its_source() {
 #[should_panic(expected = "before poll_ready")]
 fn call_without_poll_ready_panics() {
     let mut svc = CircuitBreakerLayer::new(counting()).layer(echo(Arc::default()));
-    let _ = svc.call(Ok(1));
+    drop(svc.call(Ok(1)));
 }
 
 #[tokio::test]
