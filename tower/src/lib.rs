@@ -1,4 +1,4 @@
-//! A [tower] middleware that guards a service with a [`ringbreaker`] circuit breaker.
+//! A [tower](https://docs.rs/tower) middleware that guards a service with a [`ringbreaker`] circuit breaker.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,7 +36,7 @@
 //! into "wait". So, as tower's `LoadShed` does when its inner service is not ready,
 //! `poll_ready` returns `Ready(Ok(()))` and stores the rejection, and the next `call` returns a
 //! future that is immediately [`BreakerError::Rejected`], carrying the core's
-//! [`Rejected`](ringbreaker::Rejected) with its `retry_after_ns`
+//! [`Rejected`] with its `retry_after_ns`
 //! ([`BreakerError::retry_after`] as a `Duration`). The inner service is not called.
 //!
 //! The breaker is asked first, and the inner service's `poll_ready` only once a permit is
