@@ -22,3 +22,21 @@ impl defmt::Format for PlaceError {
         }
     }
 }
+
+// Every public value type the crate docs list under the `defmt` feature implements `Format`
+// (checked at compile time, in every build with the feature).
+const _: () = {
+    const fn format<T: defmt::Format + ?Sized>() {}
+    format::<State>();
+    format::<PlaceError>();
+    format::<crate::Outcome>();
+    format::<crate::Reason>();
+    format::<crate::Transition>();
+    format::<crate::PermitKind>();
+    format::<crate::RawPermit>();
+    format::<crate::Permit>();
+    format::<crate::Rejected>();
+    format::<crate::RecordError>();
+    format::<crate::Metrics>();
+    format::<crate::ConfigError>();
+};
