@@ -16,6 +16,10 @@
 //! an `Err`.
 //!
 //! A panic while the future is polled records a failure and unwinds, as in [`Breaker::call`].
+//!
+//! This differs on purpose from a [`PermitGuard`] dropped without a result, which records a
+//! failure: that drop is the call itself ending early (a `?`, a panic), while a dropped future
+//! is the caller no longer waiting, which says nothing about the resource.
 
 use core::future::Future;
 

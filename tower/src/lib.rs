@@ -66,6 +66,11 @@
 //!
 //! Clones of the service share the breaker (each has its own reservation, none at first).
 //!
+//! One consequence of never answering `Pending` for an open breaker: behind a load balancer
+//! that picks endpoints by readiness and latency (tower's p2c `Balance`), an endpoint whose
+//! breaker is open still looks ready, and its fast rejections look like low latency. Put the
+//! layer around the balancer, or let the balancer's own failure handling see the rejections.
+//!
 //! # Which breakers
 //!
 //! Anything that implements [`BreakerRef`]: an `Arc` of a [`CircuitBreaker`] or of a
