@@ -34,6 +34,7 @@ fuzz: py-develop
 
 rust-test:
 	$(CARGO) test --workspace
+	$(CARGO) test -p ringbreaker --lib --features metrics,defmt
 
 targets:
 	@rustup target list --installed | grep -qx $(THUMB) || rustup target add $(THUMB)
@@ -43,6 +44,8 @@ targets:
 embedded: targets
 	$(CARGO) build -p ringbreaker --no-default-features --target $(THUMB)
 	$(CARGO) build -p ringbreaker --no-default-features --features alloc --target $(THUMB)
+	$(CARGO) build -p ringbreaker --no-default-features --features defmt --target $(THUMB)
+	$(CARGO) build -p ringbreaker --no-default-features --example firmware --target $(THUMB)
 
 # Loom models (loom-tests/README.md). A separate target dir keeps the --cfg build from
 # invalidating the normal one. `loom` is the full run; `loom-quick` is the bounded run that
