@@ -202,7 +202,9 @@ mod const_construction {
     };
 }
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests — natively, not under miri: the
+/// shared-memory example maps a file, which miri cannot do (the core's own doc tests, unit
+/// and property tests still run under miri).
+#[cfg(all(doctest, not(miri)))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
