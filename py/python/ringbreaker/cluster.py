@@ -1,0 +1,1156 @@
+"""``ringbreaker.cluster``: breakers on several hosts sharing signals through Redis.
+
+Signals, not locks. Each process keeps its local breaker authoritative and its hot path never
+touches the network: a call through a closed breaker is the same handful of atomic instructions
+with or without a cluster. What crosses the network:
+
+* **Transitions.** Every state change of an attached breaker is queued (a deque append, in the
+  thread that made it) and published by a background thread or task to one Redis stream, with
+  the origin (one id per :class:`Cluster`), a per-origin sequence number, the breaker's name,
+  generation, from/to states, reason and note. Every other process reads the stream in order and
+  applies what its ``follow`` mode says (see :data:`FOLLOW_MODES`). An event is applied at most
+  once (sequence numbers per origin; a transition also only if its generation is newer than the
+  last applied from that origin for that breaker), and in the order its origin published it.
+  Applying a remote event calls the local breaker's ``trip`` / ``force_open`` / ``reset`` / ...,
+  whose own transition is not published again (no echo).
+* **Kill switches.** :meth:`Cluster.kill` force-opens the breaker here at once and publishes a kill
+  that every mode applies; it is also kept in a Redis hash, so a process that attaches or comes
+  back later finds it, and the origin re-asserts its kills whenever its link comes back (so a kill
+  switch set while Redis was down, or lost by a Redis restart, is not lost). Only
+  :meth:`Cluster.release` lifts it, everywhere.
+* **Window counts** (optional, per breaker, :class:`ClusterTrip`): each process publishes its
+  window's calls and failures every ``interval`` under a key that expires after ``ttl``; a process
+  whose counts have expired is stale and not counted. When at least ``quorum`` live processes
+  report, their summed calls reach ``minimum_calls`` and the summed failure rate reaches
+  ``failure_rate``, a closed breaker trips locally (reason ``trip``, note starting with
+  ``cluster_failure_rate``), which is then published like any trip.
+* **Half-open leases** (optional, per breaker): while the local breaker is HALF_OPEN, a call through
+  :meth:`Cluster.guard` first takes one of ``half_open_leases`` expiring leases in a Redis sorted
+  set (scored by the server's clock, so host clocks do not matter); with none free it is rejected
+  with :class:`~ringbreaker.CircuitOpenError`. Only this path talks to Redis on a call, and only in
+  HALF_OPEN.
+
+Redis down: everything keeps working locally. The first failure of an outage is logged once as a
+warning on the ``ringbreaker.cluster`` logger and counted (``stats().outages``); the link is
+retried with exponential backoff (``backoff`` seconds, doubling, with jitter); events wait in a
+bounded outbox (overflow is counted in ``stats().dropped``, never blocks). On return: the outbox is
+published in order, this origin's kill switches are re-asserted, the reader catches up from the
+last stream entry it read, and the kill hash is re-read and applied. A half-open lease that cannot
+be taken because Redis is down falls back to the local breaker's own limit.
+
+:class:`Cluster` uses threads and the synchronous ``redis`` client; :class:`AsyncCluster` uses
+``redis.asyncio`` and tasks on the running loop. Both stop everything they started on
+``close()`` / ``aclose()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ._breaker import CircuitBreaker, Subscription
+from ._types import CircuitOpenError, State, Transition
+
+__all__ = [
+    "FOLLOW_MODES",
+    "AsyncCluster",
+    "Cluster",
+    "ClusterEvent",
+    "ClusterStats",
+    "ClusterTrip",
+    "Follow",
+]
+
+log = logging.getLogger("ringbreaker.cluster")
+
+Follow = Literal["trips", "all", "kill-switch-only"]
+
+#: What a follower applies, by mode. Kill switches and their release apply in every mode.
+#:
+#: * ``"kill-switch-only"``: only :meth:`Cluster.kill` / :meth:`Cluster.release`.
+#: * ``"trips"`` (default): also every remote transition *into* OPEN (applied as ``trip``) or
+#:   FORCED_OPEN (applied as ``force_open``), and a remote ``reset`` out of FORCED_OPEN (applied as
+#:   ``reset`` when the local breaker is FORCED_OPEN). Each breaker recovers on its own half-open
+#:   trials; remote closes are not applied.
+#: * ``"all"``: also remote transitions into CLOSED (``reset``), DISABLED (``disable``) and
+#:   METRICS_ONLY (``metrics_only``). HALF_OPEN is never mirrored: there is no operation that
+#:   enters it; an open breaker half-opens on its own ``open_duration``.
+#:
+#: In every mode an event is skipped when the local breaker is already in the target state, when
+#: it is older than ``max_event_age`` (kill switches excepted), and a transition that would leave
+#: FORCED_OPEN is skipped while a kill switch holds the breaker.
+FOLLOW_MODES: tuple[str, ...] = ("trips", "all", "kill-switch-only")
+
+_OPENISH = (State.OPEN, State.FORCED_OPEN)
+
+# Takes a lease when fewer than ARGV[2] unexpired leases exist. Scored by the server's TIME, so
+# the hosts' clocks never enter it. KEYS[1]: the sorted set; ARGV: ttl_ms, limit, member.
+_LEASE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+  return 1
+end
+return 0
+"""
+
+_LINK_ERRORS: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTrip:
+    """Cluster-wide trip from the window counts of the live processes.
+
+    Each process publishes its window's ``calls`` and ``failures`` every ``interval`` of the
+    cluster; the counts expire ``ttl`` seconds later (a process that stops publishing is stale
+    after ``ttl`` and no longer counted). The breaker trips when at least ``quorum`` live
+    processes (this one included) report, their calls add up to at least ``minimum_calls`` and
+    their failures to at least ``failure_rate`` of those calls.
+    """
+
+    failure_rate: float = 0.5
+    minimum_calls: int = 20
+    quorum: int = 1
+    ttl: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError(f"failure_rate must be in 0.0..1.0, got {self.failure_rate}")
+        if self.minimum_calls < 1:
+            raise ValueError(f"minimum_calls must be >= 1, got {self.minimum_calls}")
+        if self.quorum < 1:
+            raise ValueError(f"quorum must be >= 1, got {self.quorum}")
+        if not self.ttl > 0:
+            raise ValueError(f"ttl must be > 0 seconds, got {self.ttl}")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """A remote event as this process received it, and what it did with it.
+
+    ``action`` is the local operation applied (``"trip"``, ``"force_open"``, ``"reset"``,
+    ``"disable"``, ``"metrics_only"``) or ``"none"``, with ``skipped`` saying why.
+    ``sent_ns``/``received_ns`` are wall-clock ``time.time_ns()`` readings of the publisher and of
+    this process.
+    """
+
+    origin: str
+    seq: int
+    kind: str  # "transition", "kill" or "release"
+    breaker: str
+    generation: int
+    from_state: State | None
+    to_state: State | None
+    reason: str
+    note: str | None
+    sent_ns: int
+    received_ns: int
+    action: str
+    skipped: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStats:
+    """Counters of one cluster link (totals since it was made)."""
+
+    origin: str
+    connected: bool
+    outages: int
+    reconnects: int
+    published: int
+    applied: int
+    duplicates: int
+    skipped: int
+    dropped: int
+    pending: int
+    cluster_trips: int
+    leases_denied: int
+
+
+@dataclass
+class _Attached:
+    ref: weakref.ReferenceType[CircuitBreaker]
+    sub: Subscription
+    trip: ClusterTrip | None
+    leases: int | None
+    lease_ttl: float
+
+
+def _validate_common(follow: str, interval: float, max_event_age: float | None, backoff: tuple[float, float]) -> None:
+    if follow not in FOLLOW_MODES:
+        raise ValueError(f"follow must be one of {', '.join(map(repr, FOLLOW_MODES))}, got {follow!r}")
+    if not interval > 0:
+        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    if max_event_age is not None and not max_event_age > 0:
+        raise ValueError(f"max_event_age must be None or > 0 seconds, got {max_event_age}")
+    lo, hi = backoff
+    if not (0 < lo <= hi):
+        raise ValueError(f"backoff must be (first, max) seconds with 0 < first <= max, got {backoff}")
+
+
+class _Core:
+    """Everything except I/O: attached breakers, the outbox, decoding and applying events."""
+
+    def __init__(
+        self,
+        *,
+        follow: str,
+        namespace: str,
+        origin: str | None,
+        max_event_age: float | None,
+        outbox_limit: int,
+        on_event: Callable[[ClusterEvent], object] | None,
+    ) -> None:
+        self.follow = follow
+        self.ns = namespace
+        self.origin = origin or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.max_event_age_ns = None if max_event_age is None else int(max_event_age * 1e9)
+        self.outbox_limit = outbox_limit
+        self.on_event = on_event
+        self.stream = f"{namespace}:events"
+        self.kill_key = f"{namespace}:kill"
+        self.lock = threading.Lock()
+        self.attached: dict[str, _Attached] = {}
+        self.outbox: deque[dict[str, str]] = deque()
+        self.seq = 0
+        self.last_seq: dict[str, int] = {}
+        self.last_gen: dict[tuple[str, str], int] = {}
+        self.kills: dict[str, str] = {}  # breaker -> origin of the kill switch holding it
+        self.my_kills: dict[str, str] = {}  # breaker -> reason, kills this origin set
+        self.applying = threading.local()
+        self.down = False
+        self.down_since = 0.0
+        self.counts = dict.fromkeys(
+            (
+                "outages",
+                "reconnects",
+                "published",
+                "applied",
+                "duplicates",
+                "skipped",
+                "dropped",
+                "cluster_trips",
+                "leases_denied",
+            ),
+            0,
+        )
+        self.wake: Callable[[], None] = lambda: None
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def win_set(self, name: str) -> str:
+        return f"{self.ns}:win:{name}"
+
+    def win_key(self, name: str, origin: str) -> str:
+        return f"{self.ns}:win:{name}:{origin}"
+
+    def lease_key(self, name: str) -> str:
+        return f"{self.ns}:lease:{name}"
+
+    # -- attaching ----------------------------------------------------------------------------
+
+    def attach(
+        self,
+        breaker: CircuitBreaker,
+        cluster_trip: ClusterTrip | None,
+        half_open_leases: int | None,
+        lease_ttl: float,
+    ) -> CircuitBreaker:
+        if not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"breaker must be a CircuitBreaker, got {type(breaker).__name__}")
+        if cluster_trip is not None and not isinstance(cluster_trip, ClusterTrip):
+            raise TypeError("cluster_trip must be a ClusterTrip or None")
+        if half_open_leases is not None and (isinstance(half_open_leases, bool) or half_open_leases < 1):
+            raise ValueError(f"half_open_leases must be None or >= 1, got {half_open_leases}")
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl must be > 0 seconds, got {lease_ttl}")
+        name = breaker.name
+        with self.lock:
+            old = self.attached.get(name)
+            if old is not None and old.ref() is not None and old.ref() is not breaker:
+                raise ValueError(f"name: a breaker named {name!r} is already attached")
+            if old is not None:
+                old.sub.close()
+            sub = breaker.subscribe(self._listener(name))
+            self.attached[name] = _Attached(weakref.ref(breaker), sub, cluster_trip, half_open_leases, lease_ttl)
+            held = name in self.kills
+        if held:
+            self._do(breaker, "force_open", f"cluster kill switch ({self.kills.get(name)})")
+        return breaker
+
+    def detach(self, name: str) -> None:
+        with self.lock:
+            a = self.attached.pop(name, None)
+        if a is not None:
+            a.sub.close()
+
+    def breaker(self, name: str) -> CircuitBreaker | None:
+        a = self.attached.get(name)
+        return None if a is None else a.ref()
+
+    def live(self) -> list[tuple[CircuitBreaker, _Attached]]:
+        out = []
+        for a in list(self.attached.values()):
+            cb = a.ref()
+            if cb is not None:
+                out.append((cb, a))
+        return out
+
+    def close(self) -> None:
+        with self.lock:
+            attached, self.attached = self.attached, {}
+        for a in attached.values():
+            a.sub.close()
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def _listener(self, name: str) -> Callable[[Transition], None]:
+        def on_transition(t: Transition) -> None:
+            if getattr(self.applying, "on", False):
+                return  # applying a remote event: not ours to publish again
+            self.enqueue(
+                "transition",
+                name,
+                generation=t.generation,
+                from_state=int(t.from_state),
+                to_state=int(t.to_state),
+                reason=t.reason,
+                note=t.note,
+            )
+
+        return on_transition
+
+    def enqueue(
+        self,
+        kind: str,
+        name: str,
+        *,
+        generation: int = 0,
+        from_state: int | None = None,
+        to_state: int | None = None,
+        reason: str = "",
+        note: str | None = None,
+        force: bool = False,
+    ) -> None:
+        with self.lock:
+            if not force and len(self.outbox) >= self.outbox_limit:
+                self.counts["dropped"] += 1
+                return
+            self.seq += 1
+            msg = {
+                "v": "1",
+                "origin": self.origin,
+                "seq": str(self.seq),
+                "kind": kind,
+                "breaker": name,
+                "gen": str(generation),
+                "from": "" if from_state is None else str(from_state),
+                "to": "" if to_state is None else str(to_state),
+                "reason": reason,
+                "note": "" if note is None else note,
+                "sent_ns": str(time.time_ns()),
+            }
+            self.outbox.append(msg)
+        self.wake()
+
+    def reassert_kills(self) -> None:
+        """After a reconnect: publish this origin's kill switches again (idempotent for others)."""
+        for name, reason in list(self.my_kills.items()):
+            self.enqueue("kill", name, reason=reason, force=True)
+
+    def kill(self, name: str, reason: str) -> None:
+        cb = self.breaker(name)
+        with self.lock:
+            self.kills[name] = self.origin
+            self.my_kills[name] = reason
+        if cb is not None:
+            self._do(cb, "force_open", f"cluster kill switch: {reason}")
+        self.enqueue("kill", name, reason=reason, force=True)
+
+    def release(self, name: str, reason: str) -> None:
+        cb = self.breaker(name)
+        with self.lock:
+            self.kills.pop(name, None)
+            self.my_kills.pop(name, None)
+        if cb is not None and cb.state == State.FORCED_OPEN:
+            self._do(cb, "reset", f"cluster kill switch released: {reason}")
+        self.enqueue("release", name, reason=reason, force=True)
+
+    # -- link state ---------------------------------------------------------------------------
+
+    def link_failed(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.down:
+                return
+            self.down = True
+            self.down_since = time.monotonic()
+            self.counts["outages"] += 1
+            n = self.counts["outages"]
+        log.warning(
+            "ringbreaker.cluster %s: Redis unreachable (%s: %s); breakers keep working locally, "
+            "events queue until it is back (outage #%d)",
+            self.origin,
+            type(exc).__name__,
+            exc,
+            n,
+        )
+
+    def link_ok(self) -> None:
+        if not self.down:
+            return
+        with self.lock:
+            if not self.down:
+                return
+            self.down = False
+            self.counts["reconnects"] += 1
+            lasted = time.monotonic() - self.down_since
+        log.warning(
+            "ringbreaker.cluster %s: Redis is back after %.3f s; reconciling (%d queued events)",
+            self.origin,
+            lasted,
+            len(self.outbox),
+        )
+
+    # -- window counts ------------------------------------------------------------------------
+
+    @staticmethod
+    def counts_value(cb: CircuitBreaker) -> str:
+        m = cb.metrics()
+        return json.dumps({"calls": m.calls, "failures": m.failures})
+
+    def evaluate(self, cb: CircuitBreaker, spec: ClusterTrip, values: list[str | bytes | None]) -> None:
+        live = [json.loads(v) for v in values if v is not None]
+        if len(live) < spec.quorum:
+            return
+        calls = sum(int(v["calls"]) for v in live)
+        failures = sum(int(v["failures"]) for v in live)
+        if calls < spec.minimum_calls or failures < spec.failure_rate * calls:
+            return
+        if cb.state != State.CLOSED:
+            return
+        note = f"cluster_failure_rate {failures}/{calls} over {len(live)} processes"
+        if cb.trip(note) is not None:
+            with self.lock:
+                self.counts["cluster_trips"] += 1
+
+    # -- applying -----------------------------------------------------------------------------
+
+    def _do(self, cb: CircuitBreaker, op: str, note: str) -> None:
+        self.applying.on = True
+        try:
+            getattr(cb, op)(note)
+        finally:
+            self.applying.on = False
+
+    def apply(self, raw: dict[Any, Any]) -> None:
+        f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+        origin = f.get("origin", "")
+        if origin == self.origin or f.get("v") != "1":
+            return
+        received = time.time_ns()
+        seq = int(f["seq"])
+        kind = f["kind"]
+        name = f["breaker"]
+        gen = int(f["gen"])
+        frm = State(int(f["from"])) if f["from"] else None
+        to = State(int(f["to"])) if f["to"] else None
+        sent = int(f["sent_ns"])
+        reason = f["reason"]
+        note = f["note"] or None
+        with self.lock:
+            if seq <= self.last_seq.get(origin, 0):
+                self.counts["duplicates"] += 1
+                return
+            self.last_seq[origin] = seq
+        action, skipped = self._decide(kind, name, gen, origin, frm, to, sent, received, reason)
+        with self.lock:
+            self.counts["applied" if action != "none" else "skipped"] += 1
+        if self.on_event is not None:
+            event = ClusterEvent(origin, seq, kind, name, gen, frm, to, reason, note, sent, received, action, skipped)
+            try:
+                self.on_event(event)
+            except Exception:
+                log.exception("ringbreaker.cluster on_event callback raised on %s", event)
+
+    def _decide(
+        self,
+        kind: str,
+        name: str,
+        gen: int,
+        origin: str,
+        frm: State | None,
+        to: State | None,
+        sent: int,
+        received: int,
+        reason: str,
+    ) -> tuple[str, str | None]:
+        cb = self.breaker(name)
+        if kind == "kill":
+            with self.lock:
+                self.kills[name] = origin
+            if cb is None:
+                return "none", "not attached here"
+            if cb.state == State.FORCED_OPEN:
+                return "none", "already forced open"
+            self._do(cb, "force_open", f"cluster kill switch from {origin}: {reason}")
+            return "force_open", None
+        if kind == "release":
+            with self.lock:
+                if self.kills.get(name) == origin:
+                    del self.kills[name]
+            if cb is None:
+                return "none", "not attached here"
+            if cb.state != State.FORCED_OPEN:
+                return "none", "not forced open"
+            if name in self.kills:
+                return "none", "another kill switch holds it"
+            self._do(cb, "reset", f"cluster kill switch released by {origin}: {reason}")
+            return "reset", None
+        if kind != "transition" or to is None:
+            return "none", f"unknown kind {kind!r}"
+        if cb is None:
+            return "none", "not attached here"
+        if self.follow == "kill-switch-only":
+            return "none", "follow='kill-switch-only'"
+        if self.max_event_age_ns is not None and received - sent > self.max_event_age_ns:
+            return "none", "older than max_event_age"
+        key = (origin, name)
+        with self.lock:
+            if gen <= self.last_gen.get(key, -1):
+                return "none", "generation already applied"
+            self.last_gen[key] = gen
+        local = cb.state
+        if local == State.FORCED_OPEN and to != State.FORCED_OPEN and name in self.kills:
+            return "none", "a kill switch holds it"
+        note = f"cluster {origin}: {reason}"
+        if to == State.OPEN:
+            if local in _OPENISH:
+                return "none", f"already {local.name}"
+            self._do(cb, "trip", note)
+            return "trip", None
+        if to == State.FORCED_OPEN:
+            if local == State.FORCED_OPEN:
+                return "none", "already FORCED_OPEN"
+            self._do(cb, "force_open", note)
+            return "force_open", None
+        if to == State.CLOSED and frm == State.FORCED_OPEN and self.follow == "trips":
+            if local != State.FORCED_OPEN:
+                return "none", f"local is {local.name}, not FORCED_OPEN"
+            self._do(cb, "reset", note)
+            return "reset", None
+        if self.follow != "all":
+            return "none", f"follow='trips' does not apply {to.name}"
+        op = {State.CLOSED: "reset", State.DISABLED: "disable", State.METRICS_ONLY: "metrics_only"}.get(to)
+        if op is None:
+            return "none", f"{to.name} is never mirrored"
+        if local == to:
+            return "none", f"already {local.name}"
+        self._do(cb, op, note)
+        return op, None
+
+    def stats(self, connected: bool) -> ClusterStats:
+        with self.lock:
+            c = dict(self.counts)
+            pending = len(self.outbox)
+        return ClusterStats(
+            origin=self.origin,
+            connected=connected,
+            outages=c["outages"],
+            reconnects=c["reconnects"],
+            published=c["published"],
+            applied=c["applied"],
+            duplicates=c["duplicates"],
+            skipped=c["skipped"],
+            dropped=c["dropped"],
+            pending=pending,
+            cluster_trips=c["cluster_trips"],
+            leases_denied=c["leases_denied"],
+        )
+
+
+class _Backoff:
+    def __init__(self, first: float, cap: float) -> None:
+        self.first, self.cap, self.next = first, cap, first
+
+    def delay(self) -> float:
+        d = self.next
+        self.next = min(self.cap, self.next * 2)
+        return d * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.next = self.first
+
+
+def _lease_member(origin: str) -> str:
+    return f"{origin}:{uuid.uuid4().hex[:12]}"
+
+
+class _Base:
+    _core: _Core
+
+    def attach(
+        self,
+        breaker: CircuitBreaker,
+        *,
+        cluster_trip: ClusterTrip | None = None,
+        half_open_leases: int | None = None,
+        lease_ttl: float = 10.0,
+    ) -> CircuitBreaker:
+        """Share ``breaker``'s transitions and follow the others' (by name). ``cluster_trip``
+        turns on the cluster-wide trip from window counts; ``half_open_leases`` caps the trial
+        calls through :meth:`guard` across all hosts, each lease expiring after ``lease_ttl``
+        seconds. The cluster holds the breaker weakly. Returns the breaker."""
+        return self._core.attach(breaker, cluster_trip, half_open_leases, lease_ttl)
+
+    def detach(self, name: str) -> None:
+        """Stop sharing the breaker named ``name``."""
+        self._core.detach(name)
+
+    def kill(self, name: str, reason: str = "kill switch") -> None:
+        """Force-open ``name`` here now and on every host (every ``follow`` mode applies it);
+        latched in Redis until :meth:`release`. Never blocks on Redis."""
+        self._core.kill(self._name(name), reason)
+
+    def release(self, name: str, reason: str = "released") -> None:
+        """Lift the kill switch on ``name`` here and on every host (resets FORCED_OPEN breakers)."""
+        self._core.release(self._name(name), reason)
+
+    @property
+    def origin(self) -> str:
+        """This link's origin id, carried by every event it publishes."""
+        return self._core.origin
+
+    @property
+    def killed(self) -> frozenset[str]:
+        """Names held by a kill switch, as this process knows them."""
+        with self._core.lock:
+            return frozenset(self._core.kills)
+
+    @staticmethod
+    def _name(name: object) -> str:
+        if isinstance(name, CircuitBreaker):
+            return name.name
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str or CircuitBreaker, got {type(name).__name__}")
+        return name
+
+    def _lease_spec(self, name: str) -> tuple[CircuitBreaker, _Attached]:
+        a = self._core.attached.get(name)
+        cb = None if a is None else a.ref()
+        if cb is None or a is None:
+            raise KeyError(f"no breaker named {name!r} is attached to this cluster")
+        return cb, a
+
+
+class Cluster(_Base):
+    """A cluster link using threads and the synchronous ``redis`` client.
+
+    ``url`` is a Redis URL; ``follow`` one of :data:`FOLLOW_MODES`; ``interval`` (seconds) the
+    period of window-count publishing; ``max_event_age`` (seconds) the age past which a remote
+    transition is not applied (``None``: any age); ``backoff`` the first and largest reconnect
+    delay; ``outbox_limit`` the events kept while Redis is down; ``stream_maxlen`` the approximate
+    length the event stream is trimmed to; ``on_event`` a callback for every remote event
+    received (called on the reader thread). Two threads run until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        follow: Follow = "trips",
+        namespace: str = "ringbreaker",
+        origin: str | None = None,
+        interval: float = 1.0,
+        max_event_age: float | None = 60.0,
+        backoff: tuple[float, float] = (0.05, 2.0),
+        outbox_limit: int = 10_000,
+        stream_maxlen: int = 10_000,
+        block: float = 0.2,
+        on_event: Callable[[ClusterEvent], object] | None = None,
+    ) -> None:
+        _validate_common(follow, interval, max_event_age, backoff)
+        self._core = _Core(
+            follow=follow,
+            namespace=namespace,
+            origin=origin,
+            max_event_age=max_event_age,
+            outbox_limit=outbox_limit,
+            on_event=on_event,
+        )
+        self._url = url
+        self._interval = interval
+        self._backoff = backoff
+        self._maxlen = stream_maxlen
+        self._block_ms = max(1, int(block * 1000))
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._core.wake = self._wake.set
+        self._lease_client = self._client(timeout=1.0)
+        self._lease_script = self._lease_client.register_script(_LEASE_LUA)
+        self._pub_ok = False
+        self._read_ok = False
+        self._threads = [
+            threading.Thread(target=self._publisher, name="ringbreaker-cluster-pub", daemon=True),
+            threading.Thread(target=self._reader, name="ringbreaker-cluster-read", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _client(self, timeout: float) -> Any:
+        return redis.Redis.from_url(
+            self._url,
+            socket_connect_timeout=1.0,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_error=[],
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop both threads (joined before returning) and detach every breaker. Events still in
+        the outbox are published first if Redis answers within about a second. Idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join()
+        self._core.close()
+        self._lease_client.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._stop.is_set()
+
+    def stats(self) -> ClusterStats:
+        """Counters and link state."""
+        return self._core.stats(self._pub_ok and self._read_ok and not self._core.down)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _publisher(self) -> None:
+        core = self._core
+        r: Any = None
+        back = _Backoff(*self._backoff)
+        next_tick = time.monotonic()
+        fresh = True
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                if r is None:
+                    r = self._client(timeout=2.0)
+                    r.ping()
+                    if not fresh:
+                        core.reassert_kills()
+                    fresh = False
+                    self._pub_ok = True
+                    core.link_ok()
+                    back.reset()
+                self._flush(r)
+                now = time.monotonic()
+                if now >= next_tick and not stopping:
+                    self._publish_counts(r)
+                    next_tick = now + self._interval
+                core.link_ok()
+            except _LINK_ERRORS + (redis.RedisError,) as exc:
+                self._pub_ok = False
+                fresh = False
+                if r is not None:
+                    with contextlib.suppress(Exception):
+                        r.close()
+                r = None
+                if stopping:
+                    break
+                core.link_failed(exc)
+                self._stop.wait(back.delay())
+                continue
+            if stopping:
+                break
+            self._wake.wait(max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
+        if r is not None:
+            r.close()
+
+    def _flush(self, r: Any) -> None:
+        core = self._core
+        while core.outbox:
+            msg = core.outbox[0]
+            pipe = r.pipeline(transaction=True)
+            if msg["kind"] == "kill":
+                pipe.hset(core.kill_key, msg["breaker"], json.dumps({"origin": msg["origin"], "reason": msg["reason"]}))
+            elif msg["kind"] == "release":
+                pipe.hdel(core.kill_key, msg["breaker"])
+            pipe.xadd(core.stream, msg, maxlen=self._maxlen, approximate=True)
+            pipe.execute()
+            with core.lock:
+                core.outbox.popleft()
+                core.counts["published"] += 1
+
+    def _publish_counts(self, r: Any) -> None:
+        core = self._core
+        for cb, a in core.live():
+            spec = a.trip
+            if spec is None:
+                continue
+            name = cb.name
+            ttl_ms = max(1, int(spec.ttl * 1000))
+            pipe = r.pipeline(transaction=False)
+            pipe.set(core.win_key(name, core.origin), core.counts_value(cb), px=ttl_ms)
+            pipe.sadd(core.win_set(name), core.origin)
+            pipe.smembers(core.win_set(name))
+            members = sorted(m.decode() for m in pipe.execute()[2])
+            keys = [core.win_key(name, m) for m in members]
+            values = r.mget(keys) if keys else []
+            gone = [m for m, v in zip(members, values) if v is None]
+            if gone:
+                r.srem(core.win_set(name), *gone)
+            core.evaluate(cb, spec, values)
+
+    def _reader(self) -> None:
+        core = self._core
+        r: Any = None
+        back = _Backoff(*self._backoff)
+        last_id: str | None = None
+        while not self._stop.is_set():
+            try:
+                if r is None:
+                    r = self._client(timeout=self._block_ms / 1000 + 2.0)
+                    if last_id is None:
+                        newest = r.xrevrange(core.stream, count=1)
+                        last_id = newest[0][0].decode() if newest else "0-0"
+                    self._reconcile(r)
+                    self._read_ok = True
+                    core.link_ok()
+                    back.reset()
+                resp = r.xread({core.stream: last_id}, count=500, block=self._block_ms)
+                for _stream, entries in resp or ():
+                    for entry_id, fields in entries:
+                        last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                        core.apply(fields)
+                core.link_ok()
+            except _LINK_ERRORS + (redis.RedisError,) as exc:
+                self._read_ok = False
+                if r is not None:
+                    with contextlib.suppress(Exception):
+                        r.close()
+                r = None
+                if self._stop.is_set():
+                    break
+                core.link_failed(exc)
+                self._stop.wait(back.delay())
+        if r is not None:
+            r.close()
+
+    def _reconcile(self, r: Any) -> None:
+        """Apply kill switches recorded in Redis (set while this link was away)."""
+        for name_b, value in r.hgetall(self._core.kill_key).items():
+            name = name_b.decode()
+            origin = json.loads(value).get("origin", "?")
+            self._apply_kill(name, origin)
+
+    def _apply_kill(self, name: str, origin: str) -> None:
+        core = self._core
+        with core.lock:
+            core.kills.setdefault(name, origin)
+        cb = core.breaker(name)
+        if cb is not None and cb.state != State.FORCED_OPEN:
+            core._do(cb, "force_open", f"cluster kill switch from {origin} (reconciled)")
+
+    # -- half-open leases ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def guard(self, name: str | CircuitBreaker) -> Iterator[CircuitBreaker]:
+        """``with cluster.guard("orders"):`` — the breaker's own ``with`` block, plus a
+        cluster-wide half-open lease while it is HALF_OPEN (when ``half_open_leases`` is set)."""
+        cb, a = self._lease_spec(self._name(name))
+        member = None
+        if a.leases is not None and cb.state == State.HALF_OPEN:
+            member = _lease_member(self._core.origin)
+            try:
+                ok = self._lease_script(
+                    keys=[self._core.lease_key(cb.name)], args=[int(a.lease_ttl * 1000), a.leases, member]
+                )
+            except _LINK_ERRORS + (redis.RedisError,) as exc:
+                self._core.link_failed(exc)
+                member, ok = None, 1  # Redis down: the local half-open limit alone applies
+            if not ok:
+                with self._core.lock:
+                    self._core.counts["leases_denied"] += 1
+                raise CircuitOpenError(cb.name, int(State.HALF_OPEN), None)
+        try:
+            with cb:
+                yield cb
+        finally:
+            if member is not None:
+                with contextlib.suppress(*_LINK_ERRORS, redis.RedisError):
+                    self._lease_client.zrem(self._core.lease_key(cb.name), member)
+
+
+class AsyncCluster(_Base):
+    """The asyncio form of :class:`Cluster`: ``redis.asyncio``, two tasks on the running loop.
+
+    Make it inside a running loop; ``async with AsyncCluster(...) as c:`` or ``await c.aclose()``
+    cancels and awaits both tasks. Same parameters and semantics as :class:`Cluster`;
+    ``on_event`` runs on the loop.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        *,
+        follow: Follow = "trips",
+        namespace: str = "ringbreaker",
+        origin: str | None = None,
+        interval: float = 1.0,
+        max_event_age: float | None = 60.0,
+        backoff: tuple[float, float] = (0.05, 2.0),
+        outbox_limit: int = 10_000,
+        stream_maxlen: int = 10_000,
+        block: float = 0.2,
+        on_event: Callable[[ClusterEvent], object] | None = None,
+    ) -> None:
+        _validate_common(follow, interval, max_event_age, backoff)
+        self._loop = asyncio.get_running_loop()
+        self._core = _Core(
+            follow=follow,
+            namespace=namespace,
+            origin=origin,
+            max_event_age=max_event_age,
+            outbox_limit=outbox_limit,
+            on_event=on_event,
+        )
+        self._url = url
+        self._interval = interval
+        self._backoff = backoff
+        self._maxlen = stream_maxlen
+        self._block_ms = max(1, int(block * 1000))
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._core.wake = self._wake_threadsafe
+        self._lease_client = self._client(timeout=1.0)
+        self._lease_script = self._lease_client.register_script(_LEASE_LUA)
+        self._pub_ok = False
+        self._read_ok = False
+        self._tasks = [
+            self._loop.create_task(self._publisher(), name="ringbreaker-cluster-pub"),
+            self._loop.create_task(self._reader(), name="ringbreaker-cluster-read"),
+        ]
+
+    def _wake_threadsafe(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to wake
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _client(self, timeout: float) -> Any:
+        return aioredis.Redis.from_url(
+            self._url,
+            socket_connect_timeout=1.0,
+            socket_timeout=timeout,
+            retry=AsyncRetry(NoBackoff(), 0),
+            retry_on_error=[],
+        )
+
+    async def aclose(self) -> None:
+        """Cancel and await both tasks and detach every breaker. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._core.close()
+        await self._lease_client.aclose()
+
+    async def __aenter__(self) -> AsyncCluster:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    def stats(self) -> ClusterStats:
+        """Counters and link state."""
+        return self._core.stats(self._pub_ok and self._read_ok and not self._core.down)
+
+    async def _publisher(self) -> None:
+        core = self._core
+        r: Any = None
+        back = _Backoff(*self._backoff)
+        next_tick = time.monotonic()
+        fresh = True
+        try:
+            while True:
+                try:
+                    if r is None:
+                        r = self._client(timeout=2.0)
+                        await r.ping()
+                        if not fresh:
+                            core.reassert_kills()
+                        fresh = False
+                        self._pub_ok = True
+                        core.link_ok()
+                        back.reset()
+                    await self._flush(r)
+                    now = time.monotonic()
+                    if now >= next_tick:
+                        await self._publish_counts(r)
+                        next_tick = now + self._interval
+                    core.link_ok()
+                except _LINK_ERRORS + (redis.RedisError,) as exc:
+                    self._pub_ok = False
+                    fresh = False
+                    if r is not None:
+                        with contextlib.suppress(Exception):
+                            await r.aclose()
+                    r = None
+                    core.link_failed(exc)
+                    await asyncio.sleep(back.delay())
+                    continue
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
+                self._wake.clear()
+        finally:
+            if r is not None:
+                with contextlib.suppress(Exception):
+                    await r.aclose()
+
+    async def _flush(self, r: Any) -> None:
+        core = self._core
+        while core.outbox:
+            msg = core.outbox[0]
+            pipe = r.pipeline(transaction=True)
+            if msg["kind"] == "kill":
+                pipe.hset(core.kill_key, msg["breaker"], json.dumps({"origin": msg["origin"], "reason": msg["reason"]}))
+            elif msg["kind"] == "release":
+                pipe.hdel(core.kill_key, msg["breaker"])
+            pipe.xadd(core.stream, msg, maxlen=self._maxlen, approximate=True)
+            await pipe.execute()
+            with core.lock:
+                core.outbox.popleft()
+                core.counts["published"] += 1
+
+    async def _publish_counts(self, r: Any) -> None:
+        core = self._core
+        for cb, a in core.live():
+            spec = a.trip
+            if spec is None:
+                continue
+            name = cb.name
+            ttl_ms = max(1, int(spec.ttl * 1000))
+            pipe = r.pipeline(transaction=False)
+            pipe.set(core.win_key(name, core.origin), core.counts_value(cb), px=ttl_ms)
+            pipe.sadd(core.win_set(name), core.origin)
+            pipe.smembers(core.win_set(name))
+            members = sorted(m.decode() for m in (await pipe.execute())[2])
+            keys = [core.win_key(name, m) for m in members]
+            values = await r.mget(keys) if keys else []
+            gone = [m for m, v in zip(members, values) if v is None]
+            if gone:
+                await r.srem(core.win_set(name), *gone)
+            core.evaluate(cb, spec, values)
+
+    async def _reader(self) -> None:
+        core = self._core
+        r: Any = None
+        back = _Backoff(*self._backoff)
+        last_id: str | None = None
+        try:
+            while True:
+                try:
+                    if r is None:
+                        r = self._client(timeout=self._block_ms / 1000 + 2.0)
+                        if last_id is None:
+                            newest = await r.xrevrange(core.stream, count=1)
+                            last_id = newest[0][0].decode() if newest else "0-0"
+                        for name_b, value in (await r.hgetall(core.kill_key)).items():
+                            self._apply_kill(name_b.decode(), json.loads(value).get("origin", "?"))
+                        self._read_ok = True
+                        core.link_ok()
+                        back.reset()
+                    resp = await r.xread({core.stream: last_id}, count=500, block=self._block_ms)
+                    for _stream, entries in resp or ():
+                        for entry_id, fields in entries:
+                            last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                            core.apply(fields)
+                    core.link_ok()
+                except _LINK_ERRORS + (redis.RedisError,) as exc:
+                    self._read_ok = False
+                    if r is not None:
+                        with contextlib.suppress(Exception):
+                            await r.aclose()
+                    r = None
+                    core.link_failed(exc)
+                    await asyncio.sleep(back.delay())
+        finally:
+            if r is not None:
+                with contextlib.suppress(Exception):
+                    await r.aclose()
+
+    def _apply_kill(self, name: str, origin: str) -> None:
+        core = self._core
+        with core.lock:
+            core.kills.setdefault(name, origin)
+        cb = core.breaker(name)
+        if cb is not None and cb.state != State.FORCED_OPEN:
+            core._do(cb, "force_open", f"cluster kill switch from {origin} (reconciled)")
+
+    @contextlib.asynccontextmanager
+    async def guard(self, name: str | CircuitBreaker) -> AsyncIterator[CircuitBreaker]:
+        """``async with cluster.guard("orders"):`` — as :meth:`Cluster.guard`."""
+        cb, a = self._lease_spec(self._name(name))
+        member = None
+        if a.leases is not None and cb.state == State.HALF_OPEN:
+            member = _lease_member(self._core.origin)
+            try:
+                ok = await self._lease_script(
+                    keys=[self._core.lease_key(cb.name)], args=[int(a.lease_ttl * 1000), a.leases, member]
+                )
+            except _LINK_ERRORS + (redis.RedisError,) as exc:
+                self._core.link_failed(exc)
+                member, ok = None, 1
+            if not ok:
+                with self._core.lock:
+                    self._core.counts["leases_denied"] += 1
+                raise CircuitOpenError(cb.name, int(State.HALF_OPEN), None)
+        try:
+            async with cb:
+                yield cb
+        finally:
+            if member is not None:
+                with contextlib.suppress(*_LINK_ERRORS, redis.RedisError):
+                    await self._lease_client.zrem(self._core.lease_key(cb.name), member)
