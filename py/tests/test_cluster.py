@@ -372,3 +372,30 @@ def test_asyncio_guard_takes_a_lease(server: RedisServer, ns: str) -> None:
             assert ca.state == cb.state == State.CLOSED
 
     asyncio.run(main())
+
+
+def test_calls_trips_and_kills_never_wait_for_redis() -> None:
+    """A 'Redis' that accepts connections and never answers: every local operation still
+    completes, with the events waiting in the outbox (none could have been published)."""
+    import socket
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    url = f"redis://127.0.0.1:{hole.getsockname()[1]}/0"
+    c = Cluster(url, backoff=(0.05, 0.1))
+    try:
+        b = c.attach(breaker(consecutive_failures=5))
+        for _ in range(1000):
+            assert b.call(lambda: 1) == 1
+        for _ in range(5):
+            b.record(b.try_acquire(), success=False)
+        assert b.state == State.OPEN
+        b.reset()
+        c.kill("orders", "halt")
+        assert b.state == State.FORCED_OPEN
+        s = c.stats()
+        assert s.published == 0 and s.pending == 3 and not s.connected
+    finally:
+        c.close()
+        hole.close()

@@ -87,7 +87,8 @@ Follow = Literal["trips", "all", "kill-switch-only"]
 #: What a follower applies, by mode. Kill switches and their release apply in every mode.
 #:
 #: * ``"kill-switch-only"``: only :meth:`Cluster.kill` / :meth:`Cluster.release`.
-#: * ``"trips"`` (default): also every remote transition *into* OPEN (applied as ``trip``) or
+#: * ``"trips"`` (default): also every remote transition *into* OPEN (applied as ``trip`` when the
+#:   local breaker is not already OPEN, HALF_OPEN or FORCED_OPEN) or
 #:   FORCED_OPEN (applied as ``force_open``), and a remote ``reset`` out of FORCED_OPEN (applied as
 #:   ``reset`` when the local breaker is FORCED_OPEN). Each breaker recovers on its own half-open
 #:   trials; remote closes are not applied.
@@ -100,7 +101,8 @@ Follow = Literal["trips", "all", "kill-switch-only"]
 #: FORCED_OPEN is skipped while a kill switch holds the breaker.
 FOLLOW_MODES: tuple[str, ...] = ("trips", "all", "kill-switch-only")
 
-_OPENISH = (State.OPEN, State.FORCED_OPEN)
+# A remote trip leaves these alone: the local breaker already knows, and is probing on its own.
+_OPENISH = (State.OPEN, State.HALF_OPEN, State.FORCED_OPEN)
 
 # Takes a lease when fewer than ARGV[2] unexpired leases exist. Scored by the server's TIME, so
 # the hosts' clocks never enter it. KEYS[1]: the sorted set; ARGV: ttl_ms, limit, member.
@@ -766,6 +768,7 @@ class Cluster(_Base):
         fresh = True
         while True:
             stopping = self._stop.is_set()
+            self._wake.clear()  # before the flush: an event queued during it wakes the wait below
             try:
                 if r is None:
                     r = self._client(timeout=2.0)
@@ -797,7 +800,6 @@ class Cluster(_Base):
             if stopping:
                 break
             self._wake.wait(max(0.0, next_tick - time.monotonic()))
-            self._wake.clear()
         if r is not None:
             r.close()
 
@@ -984,6 +986,7 @@ class AsyncCluster(_Base):
         if self._closed:
             return
         self._closed = True
+        self._wake.set()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -1014,7 +1017,8 @@ class AsyncCluster(_Base):
         next_tick = time.monotonic()
         fresh = True
         try:
-            while True:
+            while not self._closed:  # also checked: 3.11's wait_for can swallow a cancel
+                self._wake.clear()  # before the flush: an event queued during it wakes the wait
                 try:
                     if r is None:
                         r = self._client(timeout=2.0)
@@ -1043,7 +1047,6 @@ class AsyncCluster(_Base):
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - time.monotonic()))
-                self._wake.clear()
         finally:
             if r is not None:
                 with contextlib.suppress(Exception):
@@ -1090,7 +1093,7 @@ class AsyncCluster(_Base):
         back = _Backoff(*self._backoff)
         last_id: str | None = None
         try:
-            while True:
+            while not self._closed:
                 try:
                     if r is None:
                         r = self._client(timeout=self._block_ms / 1000 + 2.0)
