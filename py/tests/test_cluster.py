@@ -399,3 +399,24 @@ def test_calls_trips_and_kills_never_wait_for_redis() -> None:
     finally:
         c.close()
         hole.close()
+
+
+def test_kill_switch_survives_a_redis_restart(ns: str) -> None:
+    """Set while connected, then Redis restarts empty: the origin re-asserts its kill on return,
+    so a process that attaches afterwards still finds it."""
+    srv = RedisServer()
+    srv.start()
+    try:
+        with Cluster(srv.url, namespace=ns, backoff=(0.05, 0.2)) as a:
+            a.attach(breaker())
+            a.kill("orders", "desk halt")
+            wait_for(lambda: a.stats().published == 1, "the kill to be published")
+            srv.stop()
+            wait_for(lambda: a.stats().outages == 1, "the outage")
+            srv.start()
+            wait_for(lambda: a.stats().connected and a.stats().published >= 2, "the kill to be re-asserted")
+            with Cluster(srv.url, namespace=ns) as late:
+                cl = late.attach(breaker())
+                wait_for(lambda: cl.state == State.FORCED_OPEN, "the new process to find the kill")
+    finally:
+        srv.stop()

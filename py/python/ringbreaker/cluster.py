@@ -244,6 +244,7 @@ class _Core:
         self.applying = threading.local()
         self.down = False
         self.down_since = 0.0
+        self.failed: set[str] = set()
         self.counts = dict.fromkeys(
             (
                 "outages",
@@ -402,9 +403,13 @@ class _Core:
 
     # -- link state ---------------------------------------------------------------------------
 
-    def link_failed(self, exc: BaseException) -> None:
+    def link_failed(self, who: str, exc: BaseException) -> None:
+        """``who`` (a connection: "pub", "read", "lease") failed. An outage starts when the
+        first connection fails while all were up; it is logged and counted once."""
         with self.lock:
-            if self.down:
+            was_up = not self.failed
+            self.failed.add(who)
+            if not was_up:
                 return
             self.down = True
             self.down_since = time.monotonic()
@@ -419,21 +424,28 @@ class _Core:
             n,
         )
 
-    def link_ok(self) -> None:
-        if not self.down:
+    def link_ok(self, who: str) -> None:
+        """``who`` works again. When no connection is failed any more, the outage ends: logged,
+        counted, and this origin's kill switches are queued again (reconciliation)."""
+        if who not in self.failed:
             return
         with self.lock:
-            if not self.down:
+            if who not in self.failed:
+                return
+            self.failed.discard(who)
+            if self.failed:
                 return
             self.down = False
             self.counts["reconnects"] += 1
             lasted = time.monotonic() - self.down_since
         log.warning(
-            "ringbreaker.cluster %s: Redis is back after %.3f s; reconciling (%d queued events)",
+            "ringbreaker.cluster %s: Redis is back after %.3f s; reconciling (%d queued events, %d own kill switches)",
             self.origin,
             lasted,
             len(self.outbox),
+            len(self.my_kills),
         )
+        self.reassert_kills()
 
     # -- window counts ------------------------------------------------------------------------
 
@@ -725,7 +737,7 @@ class Cluster(_Base):
             self._url,
             socket_connect_timeout=1.0,
             socket_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),
             retry_on_error=[],
         )
 
@@ -765,7 +777,6 @@ class Cluster(_Base):
         r: Any = None
         back = _Backoff(*self._backoff)
         next_tick = time.monotonic()
-        fresh = True
         while True:
             stopping = self._stop.is_set()
             self._wake.clear()  # before the flush: an event queued during it wakes the wait below
@@ -773,28 +784,24 @@ class Cluster(_Base):
                 if r is None:
                     r = self._client(timeout=2.0)
                     r.ping()
-                    if not fresh:
-                        core.reassert_kills()
-                    fresh = False
                     self._pub_ok = True
-                    core.link_ok()
+                    core.link_ok("pub")
                     back.reset()
                 self._flush(r)
                 now = time.monotonic()
                 if now >= next_tick and not stopping:
                     self._publish_counts(r)
                     next_tick = now + self._interval
-                core.link_ok()
+                core.link_ok("pub")
             except _LINK_ERRORS + (redis.RedisError,) as exc:
                 self._pub_ok = False
-                fresh = False
                 if r is not None:
                     with contextlib.suppress(Exception):
                         r.close()
                 r = None
                 if stopping:
                     break
-                core.link_failed(exc)
+                core.link_failed("pub", exc)
                 self._stop.wait(back.delay())
                 continue
             if stopping:
@@ -852,14 +859,14 @@ class Cluster(_Base):
                         last_id = newest[0][0].decode() if newest else "0-0"
                     self._reconcile(r)
                     self._read_ok = True
-                    core.link_ok()
+                    core.link_ok("read")
                     back.reset()
                 resp = r.xread({core.stream: last_id}, count=500, block=self._block_ms)
                 for _stream, entries in resp or ():
                     for entry_id, fields in entries:
                         last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                         core.apply(fields)
-                core.link_ok()
+                core.link_ok("read")
             except _LINK_ERRORS + (redis.RedisError,) as exc:
                 self._read_ok = False
                 if r is not None:
@@ -868,7 +875,7 @@ class Cluster(_Base):
                 r = None
                 if self._stop.is_set():
                     break
-                core.link_failed(exc)
+                core.link_failed("read", exc)
                 self._stop.wait(back.delay())
         if r is not None:
             r.close()
@@ -902,8 +909,9 @@ class Cluster(_Base):
                 ok = self._lease_script(
                     keys=[self._core.lease_key(cb.name)], args=[int(a.lease_ttl * 1000), a.leases, member]
                 )
+                self._core.link_ok("lease")
             except _LINK_ERRORS + (redis.RedisError,) as exc:
-                self._core.link_failed(exc)
+                self._core.link_failed("lease", exc)
                 member, ok = None, 1  # Redis down: the local half-open limit alone applies
             if not ok:
                 with self._core.lock:
@@ -977,7 +985,7 @@ class AsyncCluster(_Base):
             self._url,
             socket_connect_timeout=1.0,
             socket_timeout=timeout,
-            retry=AsyncRetry(NoBackoff(), 0),
+            retry=AsyncRetry(NoBackoff(), 1),
             retry_on_error=[],
         )
 
@@ -1015,7 +1023,6 @@ class AsyncCluster(_Base):
         r: Any = None
         back = _Backoff(*self._backoff)
         next_tick = time.monotonic()
-        fresh = True
         try:
             while not self._closed:  # also checked: 3.11's wait_for can swallow a cancel
                 self._wake.clear()  # before the flush: an event queued during it wakes the wait
@@ -1023,26 +1030,22 @@ class AsyncCluster(_Base):
                     if r is None:
                         r = self._client(timeout=2.0)
                         await r.ping()
-                        if not fresh:
-                            core.reassert_kills()
-                        fresh = False
                         self._pub_ok = True
-                        core.link_ok()
+                        core.link_ok("pub")
                         back.reset()
                     await self._flush(r)
                     now = time.monotonic()
                     if now >= next_tick:
                         await self._publish_counts(r)
                         next_tick = now + self._interval
-                    core.link_ok()
+                    core.link_ok("pub")
                 except _LINK_ERRORS + (redis.RedisError,) as exc:
                     self._pub_ok = False
-                    fresh = False
                     if r is not None:
                         with contextlib.suppress(Exception):
                             await r.aclose()
                     r = None
-                    core.link_failed(exc)
+                    core.link_failed("pub", exc)
                     await asyncio.sleep(back.delay())
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -1103,21 +1106,21 @@ class AsyncCluster(_Base):
                         for name_b, value in (await r.hgetall(core.kill_key)).items():
                             self._apply_kill(name_b.decode(), json.loads(value).get("origin", "?"))
                         self._read_ok = True
-                        core.link_ok()
+                        core.link_ok("read")
                         back.reset()
                     resp = await r.xread({core.stream: last_id}, count=500, block=self._block_ms)
                     for _stream, entries in resp or ():
                         for entry_id, fields in entries:
                             last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                             core.apply(fields)
-                    core.link_ok()
+                    core.link_ok("read")
                 except _LINK_ERRORS + (redis.RedisError,) as exc:
                     self._read_ok = False
                     if r is not None:
                         with contextlib.suppress(Exception):
                             await r.aclose()
                     r = None
-                    core.link_failed(exc)
+                    core.link_failed("read", exc)
                     await asyncio.sleep(back.delay())
         finally:
             if r is not None:
@@ -1143,8 +1146,9 @@ class AsyncCluster(_Base):
                 ok = await self._lease_script(
                     keys=[self._core.lease_key(cb.name)], args=[int(a.lease_ttl * 1000), a.leases, member]
                 )
+                self._core.link_ok("lease")
             except _LINK_ERRORS + (redis.RedisError,) as exc:
-                self._core.link_failed(exc)
+                self._core.link_failed("lease", exc)
                 member, ok = None, 1
             if not ok:
                 with self._core.lock:
