@@ -420,3 +420,15 @@ def test_kill_switch_survives_a_redis_restart(ns: str) -> None:
                 wait_for(lambda: cl.state == State.FORCED_OPEN, "the new process to find the kill")
     finally:
         srv.stop()
+
+
+def test_a_malformed_event_is_skipped_and_the_reader_goes_on(server: RedisServer, ns: str) -> None:
+    r = redis.Redis.from_url(server.url)
+    with Cluster(server.url, namespace=ns) as a, Cluster(server.url, namespace=ns) as b:
+        ca, cb = a.attach(breaker()), b.attach(breaker())
+        wait_for(lambda: a.stats().connected and b.stats().connected, "links up")
+        r.xadd(f"{ns}:events", {"v": "1", "origin": "elsewhere", "seq": "x"})
+        wait_for(lambda: b.stats().skipped == 1, "the malformed event to be skipped")
+        ca.trip()
+        wait_for(lambda: cb.state == State.OPEN, "the next event to be applied")
+    r.close()

@@ -484,15 +484,21 @@ class _Core:
         if origin == self.origin or f.get("v") != "1":
             return
         received = time.time_ns()
-        seq = int(f["seq"])
-        kind = f["kind"]
-        name = f["breaker"]
-        gen = int(f["gen"])
-        frm = State(int(f["from"])) if f["from"] else None
-        to = State(int(f["to"])) if f["to"] else None
-        sent = int(f["sent_ns"])
-        reason = f["reason"]
-        note = f["note"] or None
+        try:
+            seq = int(f["seq"])
+            kind = f["kind"]
+            name = f["breaker"]
+            gen = int(f["gen"])
+            frm = State(int(f["from"])) if f["from"] else None
+            to = State(int(f["to"])) if f["to"] else None
+            sent = int(f["sent_ns"])
+            reason = f["reason"]
+            note = f["note"] or None
+        except (KeyError, ValueError) as exc:  # not ours, or from an incompatible version
+            with self.lock:
+                self.counts["skipped"] += 1
+            log.warning("ringbreaker.cluster %s: skipped a malformed event %r (%s)", self.origin, f, exc)
+            return
         with self.lock:
             if seq <= self.last_seq.get(origin, 0):
                 self.counts["duplicates"] += 1
