@@ -17,6 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+// The version of this header, from Cargo.toml; rb_version() gives the library's at run time.
+#define RINGBREAKER_VERSION_MAJOR 0
+#define RINGBREAKER_VERSION_MINOR 1
+#define RINGBREAKER_VERSION_PATCH 0
+#define RINGBREAKER_VERSION_STRING "0.1.0"
+
+// Largest `buckets` an `rb_config` may have.
+#define RB_MAX_BUCKETS 4096
+
+// Largest `half_open_permits` an `rb_config` may have.
+#define RB_MAX_HALF_OPEN_PERMITS 511
 
 // Result of a fallible call. The numbers are stable: never reused, never renumbered.
 enum rb_status
@@ -335,7 +346,7 @@ rb_status rb_breaker_init_in(void *mem, size_t len, const rb_config *config, rb_
 // # Safety
 // `b` must be NULL or a live breaker; `out_permit` NULL or valid; `out_transition` NULL or
 // valid.
-rb_status rb_try_acquire(const rb_breaker *b,
+rb_status rb_try_acquire(rb_breaker *b,
                          uint64_t now_ns,
                          rb_permit *out_permit,
                          rb_transition *out_transition);
@@ -349,7 +360,7 @@ rb_status rb_try_acquire(const rb_breaker *b,
 // # Safety
 // `b` must be NULL or a live breaker; `permit` NULL or valid for reads and writes;
 // `out_transition` NULL or valid.
-rb_status rb_record(const rb_breaker *b,
+rb_status rb_record(rb_breaker *b,
                     rb_permit *permit,
                     uint32_t outcome,
                     uint64_t duration_ns,
@@ -373,7 +384,7 @@ rb_status rb_retry_after(const rb_breaker *b, uint64_t now_ns, uint64_t *out_ns)
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_debug_reset_to_generation(const rb_breaker *b,
+rb_status rb_debug_reset_to_generation(rb_breaker *b,
                                        uint32_t generation,
                                        uint64_t now_ns,
                                        rb_transition *out_transition);
@@ -396,7 +407,7 @@ rb_status rb_state(const rb_breaker *b, uint64_t now_ns, rb_breaker_state *out);
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_trip(const rb_breaker *b,
+rb_status rb_trip(rb_breaker *b,
                   uint64_t now_ns,
                   rb_transition *out_transition);
 
@@ -404,7 +415,7 @@ rb_status rb_trip(const rb_breaker *b,
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_force_open(const rb_breaker *b,
+rb_status rb_force_open(rb_breaker *b,
                         uint64_t now_ns,
                         rb_transition *out_transition);
 
@@ -412,7 +423,7 @@ rb_status rb_force_open(const rb_breaker *b,
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_disable(const rb_breaker *b,
+rb_status rb_disable(rb_breaker *b,
                      uint64_t now_ns,
                      rb_transition *out_transition);
 
@@ -420,7 +431,7 @@ rb_status rb_disable(const rb_breaker *b,
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_metrics_only(const rb_breaker *b,
+rb_status rb_metrics_only(rb_breaker *b,
                           uint64_t now_ns,
                           rb_transition *out_transition);
 
@@ -430,7 +441,7 @@ rb_status rb_metrics_only(const rb_breaker *b,
 //
 // # Safety
 // `b` must be NULL or a live breaker; `out_transition` NULL or valid.
-rb_status rb_reset(const rb_breaker *b, uint64_t now_ns, rb_transition *out_transition);
+rb_status rb_reset(rb_breaker *b, uint64_t now_ns, rb_transition *out_transition);
 
 // Nanoseconds on CLOCK_MONOTONIC: one clock for every process on the machine, so breakers in
 // shared memory can be driven from several processes.
@@ -484,7 +495,7 @@ const char *rb_shared_last_error(void);
 //
 // # Safety
 // `b` must be NULL or a pointer; `t` NULL or valid.
-rb_status rb_shared_journal(const rb_breaker *b, const rb_transition *t);
+rb_status rb_shared_journal(rb_breaker *b, const rb_transition *t);
 
 // The transitions after generation `since` that the region's journal holds, oldest first:
 // up to `cap` are written to `out`, their number to `*out_count`. `*out_missed` counts the

@@ -174,7 +174,7 @@ pub fn snapshot(cb: &CircuitBreaker, now: u64, n: u64) {
 /// # Safety
 /// `b` must be a live breaker from `rb_breaker_new`.
 #[inline(never)]
-pub unsafe fn ffi_acquire_record(b: *const rb_breaker, mut now: u64, step: u64, n: u64) -> u64 {
+pub unsafe fn ffi_acquire_record(b: *mut rb_breaker, mut now: u64, step: u64, n: u64) -> u64 {
     let mut p = rb_permit { breaker_id: 0, generation: 0, kind: 0, slot: 0 };
     for _ in 0..n {
         now += step;

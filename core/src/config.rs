@@ -34,6 +34,7 @@ pub const DEFAULT_HALF_OPEN_PERMITS: u32 = 1;
 ///
 /// [`field`]: ConfigError::field
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `window_ns` is zero.

@@ -36,6 +36,8 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
 /// A permit that records itself. Report the outcome with [`success`](Self::success),
 /// [`failure`](Self::failure) or [`ignore`](Self::ignore); if the guard is dropped without one
 /// (a panic, an early return, a `?`), it records a failure, so no permit is ever leaked.
+/// (A future given to [`Breaker::call_async`] and dropped before it completes is a
+/// cancellation instead, recorded as [`Outcome::Ignored`].)
 #[must_use = "dropping the guard records a failure"]
 pub struct PermitGuard<'a> {
     breaker: &'a Breaker,

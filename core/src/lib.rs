@@ -115,9 +115,17 @@
 //!
 //! # Features
 //!
-//! * `std` (default): [`now_ns`], [`Breaker::call`], [`Breaker::acquire`]'s
-//!   [`PermitGuard`]. Implies `alloc`.
+//! * `std` (default): [`now_ns`], [`Breaker::call`], [`Breaker::call_async`],
+//!   [`Breaker::acquire`]'s [`PermitGuard`]. Implies `alloc`.
 //! * `alloc`: [`CircuitBreaker`].
+//! * `metrics` (std): `MetricsReporter`, which publishes a breaker's snapshot, call durations
+//!   and transitions through the [`metrics`](https://docs.rs/metrics) facade under the names
+//!   Resilience4j's Micrometer binding uses. Only when the user calls it: nothing on the
+//!   breaker's own paths changes.
+//! * `defmt`: `defmt::Format` for the public value types ([`State`], [`Outcome`], [`Reason`],
+//!   [`Transition`], [`PermitKind`], [`RawPermit`], [`Permit`], [`Rejected`], [`RecordError`],
+//!   [`Metrics`], [`ConfigError`], [`PlaceError`]), for firmware that logs with defmt. Works
+//!   with `default-features = false`.
 //! * `loom`: used only by `loom-tests/` with `--cfg ringbreaker_loom`.
 
 #![no_std]
@@ -137,12 +145,18 @@ mod sync;
 mod types;
 mod window;
 
+#[cfg(feature = "std")]
+mod asynk;
 #[cfg(feature = "alloc")]
 mod boxed;
 #[cfg(feature = "std")]
 mod clock;
+#[cfg(feature = "defmt")]
+mod defmt_impls;
 #[cfg(feature = "std")]
 mod guard;
+#[cfg(feature = "metrics")]
+mod reporter;
 #[cfg(all(feature = "std", unix))]
 pub mod shared;
 
@@ -165,6 +179,8 @@ pub use boxed::CircuitBreaker;
 pub use clock::now_ns;
 #[cfg(feature = "std")]
 pub use guard::{CallError, PermitGuard};
+#[cfg(feature = "metrics")]
+pub use reporter::MetricsReporter;
 #[cfg(all(feature = "std", unix))]
 pub use shared::{SharedBreaker, SharedError, SharedOptions};
 
@@ -186,7 +202,9 @@ mod const_construction {
     };
 }
 
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests — natively, not under miri: the
+/// shared-memory example maps a file, which miri cannot do (the core's own doc tests, unit
+/// and property tests still run under miri).
+#[cfg(all(doctest, not(miri)))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -6,6 +6,7 @@ use crate::state::State;
 
 /// How a permitted call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum Outcome {
     /// The call succeeded.
@@ -20,6 +21,7 @@ pub enum Outcome {
 
 /// Why a transition happened. The numbers are stable (the C ABI exposes them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum Reason {
     /// Closed → Open: the failure rate reached its threshold over at least `minimum_calls`.
@@ -76,6 +78,7 @@ impl fmt::Display for Reason {
 
 /// A state change, returned to exactly one caller: the one whose call made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transition {
     /// The state left.
     pub from: State,
@@ -101,6 +104,7 @@ impl fmt::Display for Transition {
 
 /// What kind of call a permit admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum PermitKind {
     /// A call in Closed or MetricsOnly: its outcome is counted in the window.
@@ -115,6 +119,7 @@ pub enum PermitKind {
 /// Rebuild a [`Permit`] with [`Permit::from_raw`]; a forged or foreign one is detected when
 /// recorded, never trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(C)]
 pub struct RawPermit {
     /// Identity of the breaker that issued it.
@@ -138,6 +143,7 @@ pub struct RawPermit {
 /// refuse its second record (C marks the `rb_permit` consumed, Python the `Permit`), and a
 /// copy of its plain-data form recorded twice is counted twice.
 #[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "a permit should be recorded with `record`, or the call's outcome is lost"]
 pub struct Permit {
     pub(crate) breaker_id: u32,
@@ -193,6 +199,7 @@ impl Permit {
 
 /// The breaker did not permit the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rejected {
     /// The state that rejected it (Open, HalfOpen with all trials out, or ForcedOpen).
     pub state: State,
@@ -221,6 +228,7 @@ impl core::error::Error for Rejected {}
 /// [`try_record`](crate::Breaker::try_record) refused an outcome. Nothing was recorded and
 /// nothing was counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RecordError {
     /// The permit was issued by a different breaker.
     ForeignPermit,
@@ -242,6 +250,7 @@ impl core::error::Error for RecordError {}
 /// A snapshot of a breaker. Window counts cover the current window of the current window
 /// generation; `rejected` and `stale` are totals since construction.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
     /// The state as the next `try_acquire` at this snapshot's `now` would find it, the same as
     /// [`Breaker::state`](crate::Breaker::state): an Open breaker whose open duration has

@@ -15,7 +15,7 @@ use ringbreaker::shared::{History, SharedBreaker, SharedError};
 use ringbreaker::{Reason, State, Transition};
 
 use crate::convert::{to_config, write_transition};
-use crate::{guard, rb_breaker, rb_status, rb_transition, set_last_field};
+use crate::{rb_breaker, rb_status, rb_transition, set_last_field};
 
 /// Regions this process opened, by the address of their breaker block.
 static OPEN: Mutex<Option<HashMap<usize, SharedBreaker>>> = Mutex::new(None);
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn rb_shared_open(
     config: *const crate::rb_config,
     out: *mut *mut rb_breaker,
 ) -> rb_status {
-    guard(|| {
+    ffi_boundary!({
         if path.is_null() || config.is_null() || out.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn rb_shared_open(
 /// `b` must be NULL or a pointer; it is only compared, never dereferenced, unless registered.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rb_shared_close(b: *mut rb_breaker) -> rb_status {
-    guard(|| {
+    ffi_boundary!({
         if b.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
@@ -144,7 +144,7 @@ pub unsafe extern "C" fn rb_shared_close(b: *mut rb_breaker) -> rb_status {
 /// `path` must be NULL or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rb_shared_unlink(path: *const c_char) -> rb_status {
-    guard(|| {
+    ffi_boundary!({
         if path.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
@@ -201,10 +201,10 @@ fn reason_of(r: crate::rb_reason) -> Option<Reason> {
 /// `b` must be NULL or a pointer; `t` NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rb_shared_journal(
-    b: *const rb_breaker,
+    b: *mut rb_breaker,
     t: *const rb_transition,
 ) -> rb_status {
-    guard(|| {
+    ffi_boundary!({
         if b.is_null() || t.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
@@ -248,7 +248,7 @@ pub unsafe extern "C" fn rb_shared_history(
     out_missed: *mut u32,
     out_generation: *mut u32,
 ) -> rb_status {
-    guard(|| {
+    ffi_boundary!({
         if b.is_null() || out_count.is_null() || (out.is_null() && cap != 0) {
             return rb_status::RB_NULL_ARGUMENT;
         }

@@ -105,7 +105,7 @@ impl CAbi {
 
     fn manual(
         &self,
-        f: unsafe extern "C" fn(*const rb_breaker, u64, *mut rb_transition) -> rb_status,
+        f: unsafe extern "C" fn(*mut rb_breaker, u64, *mut rb_transition) -> rb_status,
         now: u64,
     ) -> Option<Tr> {
         let mut t = no_transition();

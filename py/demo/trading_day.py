@@ -1,10 +1,14 @@
 """`make demo`: a synthetic trading day replayed through ringbreaker.trading at simulated time.
 
-The day (synthetic_trading_day.csv, made by make_synthetic_day.py) is invented, not market
-data. Each minute the desk's snapshot goes through `check()`; between checks the minute's
-orders are recorded at their own simulated times, and only while the desk is not HALTED
-(cancels would still go out: no breaker ever blocks a cancel). Every breaker event and every
-change of the desk's status is printed, then a summary table.
+The day (synthetic_trading_day.csv and synthetic_abc_ticks.csv, made by make_synthetic_day.py)
+is invented, not market data. Each minute the desk's snapshot goes through `check()`, and so
+does each tick of symbol ABC (for the LULD rule); between checks the minute's orders are
+recorded at their own simulated times (`at=`), each first asking the order throttle, and only
+while the desk's status allows them. Every breaker event and every change of the desk's status
+is printed, then a summary table; the timeline image is written with `tb.plot()` when
+matplotlib is installed (`pip install 'ringbreaker[plot]'`).
+
+Usage: trading_day.py [IMAGE]   (default: target/demo/trading_day.png)
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ringbreaker.trading import BreakerEvent, EventKind, MarketSnapshot, TradingBreakers, TradingState
+from ringbreaker.trading import BreakerEvent, EventKind, MarketSnapshot, Quote, Side, TradingBreakers, TradingState
 
 ET = ZoneInfo("America/New_York")
 DATA = Path(__file__).with_name("synthetic_trading_day.csv")
+TICKS = Path(__file__).with_name("synthetic_abc_ticks.csv")
+IMAGE = Path(__file__).parents[2] / "target" / "demo" / "trading_day.png"
+SYMBOLS = ("ABC", "DEF", "GHI")
 
 CONFIG = {
     "history_size": 10_000,
@@ -35,6 +42,8 @@ CONFIG = {
         "order_reject_rate": {"window": 60.0, "buckets": 12, "failure_rate": 0.5, "minimum_calls": 20,
                               "open_duration": 30.0},
         "daily_loss": {"limit": 250_000.0},
+        "luld": {"tier1": ["SPY"]},
+        "order_throttle": {"per_symbol": "100/1s", "total": "400/1s", "on_breach": "latch"},
     },
 }
 
@@ -48,6 +57,7 @@ class Row:
     halted: frozenset[str]
     orders: int
     rejects: int
+    burst: int
 
 
 def load() -> tuple[float, list[Row]]:
@@ -61,26 +71,38 @@ def load() -> tuple[float, list[Row]]:
             hh, mm, ss = (int(x) for x in r["time"].split(":"))
             rows.append(Row(datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=ET), float(r["index"]),
                             float(r["vix"]), float(r["daily_pnl"]), frozenset(filter(None, r["halted"].split(";"))),
-                            int(r["orders"]), int(r["rejects"])))
+                            int(r["orders"]), int(r["rejects"]), int(r["burst"])))
     return prior_close, rows
+
+
+def load_ticks(day: datetime) -> dict[datetime, Quote]:
+    with TICKS.open() as f:
+        f.readline(), f.readline()
+        out = {}
+        for r in csv.DictReader(f):
+            hh, mm, ss = (int(x) for x in r["time"].split(":"))
+            trades = (float(r["trades"]),) if r["trades"] else ()
+            out[datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=ET)] = Quote(
+                bid=float(r["bid"]), ask=float(r["ask"]), trades=trades)
+    return out
 
 
 def hhmmss(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, ET).strftime("%H:%M:%S")
 
 
-async def main() -> int:
+async def main(image: Path) -> int:
     started = time.perf_counter()
     prior_close, rows = load()
+    ticks = load_ticks(rows[0].at)
     print("ringbreaker.trading demo: replaying a SYNTHETIC trading day (invented data, not market data)")
     print(f"{rows[0].at:%A %Y-%m-%d}, {rows[0].at:%H:%M} to {rows[-1].at:%H:%M} America/New_York, "
           f"index prior close {prior_close:,.2f}\n")
 
-    now_ns = [0]
-    held = sent = 0
+    held = sent = throttled = 0
     printed = 0
     last_state = TradingState.ACTIVE
-    async with TradingBreakers.from_config(CONFIG, clock=lambda: now_ns[0]) as tb:
+    async with TradingBreakers.from_config(CONFIG) as tb:
 
         def report() -> None:
             nonlocal printed, last_state
@@ -93,23 +115,54 @@ async def main() -> int:
                 print(f"{hhmmss(st.at_ns)}  {'STATUS':9} {st.state.name:8} {st.message}  (risk {st.risk_score:.0f})")
                 last_state = st.state
 
+        # the desk is unwinding a long book: every order sells 100, so it is allowed while
+        # REDUCING (reduce-only), held while HALTED or while its symbol is halted or paused
+        position = {sym: 1_000_000.0 for sym in SYMBOLS}
+
+        def order(symbol: str, at: datetime, rejected: bool) -> None:
+            nonlocal held, sent, throttled
+            if not tb.status().allows(Side.SELL, position=position[symbol], quantity=100, symbol=symbol):
+                held += 1
+                return
+            if not tb.record_order(symbol, at=at):
+                throttled += 1
+                return
+            sent += 1
+            tb.record_order_result(rejected=rejected, at=at)
+            if not rejected:
+                position[symbol] -= 100
+
+        tick_times = sorted(ticks)
+        k = 0
         for row in rows:
-            now_ns[0] = int(row.at.timestamp()) * 1_000_000_000
+            while k < len(tick_times) and tick_times[k] < row.at:  # ABC's ticks between the minutes
+                await tb.check(MarketSnapshot(timestamp=tick_times[k], quotes={"ABC": ticks[tick_times[k]]}))
+                report()
+                k += 1
+            quotes = {"ABC": ticks[row.at]} if row.at in ticks else None
+            k += row.at in ticks
             await tb.check(MarketSnapshot(timestamp=row.at, index_level=row.index, index_prior_close=prior_close,
-                                          vix=row.vix, daily_pnl=row.pnl, halted=row.halted))
+                                          vix=row.vix, daily_pnl=row.pnl, halted=row.halted, quotes=quotes))
             report()
+            for i in range(row.burst):  # a runaway algo: `burst` ABC orders within one second
+                order("ABC", row.at + timedelta(seconds=i / (row.burst + 1)), rejected=False)
+            report()
+            if row.at.hour == 13 and row.at.minute == 35 and tb.breaker("order_throttle").is_open:
+                tb.reset("order_throttle", "runaway algo stopped", by="risk desk", at=row.at)
+                report()
             # the minute's orders, evenly spaced; the first `rejects` of them are rejected
             for i in range(row.orders):
-                now_ns[0] = int((row.at + timedelta(seconds=60 * i / row.orders)).timestamp()) * 1_000_000_000
-                if tb.status().state is TradingState.HALTED:
-                    held += 1
-                    continue
-                sent += 1
-                tb.record_order_result(rejected=i < row.rejects)
+                order(SYMBOLS[i % 3], row.at + timedelta(seconds=1 + 58 * i / row.orders), rejected=i < row.rejects)
                 report()
 
-        summary(tb.history(), tb.statistics(), rows[-1].at, sent, held)
-    print(f"\nreplayed {len(rows)} minutes in {time.perf_counter() - started:.2f} s wall time")
+        summary(tb.history(), tb.statistics(), rows[-1].at, sent, held, throttled)
+        try:
+            tb.plot(image, title="ringbreaker.trading: a synthetic day (invented data)")
+        except ImportError:
+            print("\ntimeline image skipped: matplotlib is not installed (pip install 'ringbreaker[plot]')")
+        else:
+            print(f"\ntimeline image written to {image.relative_to(Path.cwd()) if image.is_relative_to(Path.cwd()) else image}")
+    print(f"replayed {len(rows)} minutes and {len(ticks)} ABC ticks in {time.perf_counter() - started:.2f} s wall time")
     return 0
 
 
@@ -126,7 +179,8 @@ class Tally:
     opened_ns: int | None = None
 
 
-def summary(events: tuple[BreakerEvent, ...], stats: dict[str, object], close: datetime, sent: int, held: int) -> None:
+def summary(events: tuple[BreakerEvent, ...], stats: dict[str, object], close: datetime, sent: int, held: int,
+            throttled: int) -> None:
     table: dict[str, Tally] = {}
     for e in events:
         t = table.setdefault(e.breaker, Tally())
@@ -149,9 +203,11 @@ def summary(events: tuple[BreakerEvent, ...], stats: dict[str, object], close: d
         mins, secs = divmod(open_s, 60)
         state = "closed" if t.opened_ns is None else "OPEN"
         print(f"  {name:18} {t.trips:>5} {t.warnings:>8} {t.first_trip:>10} {mins:>6}:{secs:02d}  {state}")
-    print(f"\n  orders sent {sent:,}, held while halted {held:,}; checks {stats['checks']}, events {stats['events']}, "
-          f"final status {str(stats['state']).upper()}")
+    print(f"\n  orders sent {sent:,}, held by the status {held:,}, refused by the throttle {throttled:,}; "
+          f"checks {stats['checks']}, events {stats['events']}, final status {str(stats['state']).upper()}")
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else IMAGE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sys.exit(asyncio.run(main(out.resolve())))

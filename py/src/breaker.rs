@@ -370,9 +370,24 @@ impl NativeBreaker {
         };
         let duration = duration
             .or_else(|| if self.timed { start.map(|s| now.saturating_sub(s)) } else { None });
-        // Untimed calls record a duration of 0, which is never slow (slow-call detection times
-        // every call).
-        let t = self.inner.record_timed(p, outcome, duration.unwrap_or(0), now);
+        // try_record, so a half-open trial permit the core has seen before (only reachable
+        // through a 2^32-generation wrap, since a Permit object refuses a second use) is
+        // refused as the core says, not swallowed.
+        let t = match self.inner.try_record(p, outcome, duration, now) {
+            Ok(t) => t,
+            Err(ringbreaker::RecordError::AlreadyRecorded) => {
+                return Err(PyErr::from_type(
+                    types::get(py).permit_reused.bind(py).clone(),
+                    "permit was already recorded (the core refused it); a permit records one outcome",
+                ));
+            }
+            Err(ringbreaker::RecordError::ForeignPermit) => {
+                return Err(PyErr::from_type(
+                    types::get(py).foreign_permit.bind(py).clone(),
+                    "permit was issued by another breaker",
+                ));
+            }
+        };
         let i = outcome as usize;
         let totals = &self.totals[stripe()];
         totals.outcomes[i].fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use ringbreaker::shared::{Opened, SharedBreaker, SharedError};
-use ringbreaker::{Breaker, CircuitBreaker, Outcome, Permit, Rejected, Transition};
+use ringbreaker::{Breaker, CircuitBreaker, Outcome, Permit, RecordError, Rejected, Transition};
 
 use crate::breaker::{NativeBreaker, transition_value};
 use crate::types;
@@ -46,16 +46,16 @@ impl Inner {
     }
 
     #[inline]
-    pub fn record_timed(
+    pub fn try_record(
         &self,
         permit: Permit,
         outcome: Outcome,
-        duration_ns: u64,
+        duration_ns: Option<u64>,
         now: u64,
-    ) -> Option<Transition> {
+    ) -> Result<Option<Transition>, RecordError> {
         match self {
-            Inner::Private(b) => b.record_timed(permit, outcome, duration_ns, now),
-            Inner::Shared(s) => s.record_timed(permit, outcome, duration_ns, now),
+            Inner::Private(b) => b.try_record(permit, outcome, duration_ns, now),
+            Inner::Shared(s) => s.try_record(permit, outcome, duration_ns, now),
         }
     }
 

@@ -52,8 +52,12 @@ def test_minus_7_percent_at_15_24_59_halts_for_15_minutes() -> None:
     assert states == [TradingState.HALTED, TradingState.HALTED, TradingState.ACTIVE]
 
 
-def test_minus_7_percent_at_15_25_does_not_halt() -> None:
-    assert run(market_wide((at(15, 25), 0.07))) == [TradingState.ACTIVE]
+def test_cutoff_is_up_to_and_including_15_25_per_rule_7_12() -> None:
+    # NYSE Rule 7.12: a Level 1 or 2 decline "up to and including 3:25 p.m." halts.
+    assert run(market_wide((at(15, 25), 0.07))) == [TradingState.HALTED]
+    just_after = at(15, 25) + timedelta(microseconds=1)
+    assert run(market_wide((just_after, 0.07))) == [TradingState.ACTIVE]
+    assert run(market_wide((at(15, 25, 1), 0.13))) == [TradingState.ACTIVE]
 
 
 def test_level_1_halts_once_a_day_and_level_2_halts_again() -> None:
@@ -253,7 +257,9 @@ def test_config_errors_name_the_key_path(tmp_path: Path) -> None:
     toml = tmp_path / "desk.toml"
     toml.write_text('history_size = 100\n[breakers.vix]\nhalt_at = 45\n[breakers.api]\ntype = "api_error_rate"\n')
     tb = TradingBreakers.from_config(toml)
-    assert {b.type for b in tb.breakers.values()} == {BreakerType.VIX, BreakerType.API_ERROR_RATE}
+    assert {b.type for b in tb.breakers.values()} == {BreakerType.VIX, BreakerType.API_ERROR_RATE,
+                                                      BreakerType.MARKET_WIDE, BreakerType.VENUE_HALT,
+                                                      BreakerType.KILL_SWITCH, BreakerType.DATA_QUALITY}
     toml.write_text("[breakers\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         TradingBreakers.from_config(toml)

@@ -21,7 +21,7 @@ static rb_config small_config(void) {
 }
 
 /* The full trip / reject / half-open / close cycle with explicit time. */
-static void cycle(const rb_breaker *b) {
+static void cycle(rb_breaker *b) {
     rb_permit p;
     rb_transition t;
     rb_metrics m;
@@ -78,7 +78,7 @@ static void cycle(const rb_breaker *b) {
     CHECK_EQ(m.open_ns, 5 * S);
 }
 
-static void manual_ops(const rb_breaker *b) {
+static void manual_ops(rb_breaker *b) {
     rb_transition t;
     rb_permit p;
     rb_metrics m;
@@ -110,7 +110,7 @@ static void manual_ops(const rb_breaker *b) {
     CHECK_EQ(rb_reset(b, 9, NULL), RB_OK); /* NULL transition out-param is allowed */
 }
 
-static void permits(const rb_breaker *a, const rb_breaker *b) {
+static void permits(rb_breaker *a, rb_breaker *b) {
     rb_permit p;
     rb_metrics m;
     rb_transition t;
@@ -136,7 +136,7 @@ static void permits(const rb_breaker *a, const rb_breaker *b) {
     CHECK_EQ(m.calls, 0);
 }
 
-static void null_arguments(const rb_breaker *b) {
+static void null_arguments(rb_breaker *b) {
     rb_config c = small_config();
     rb_breaker *out = NULL;
     rb_permit p = {0, 0, 0, 0};

@@ -38,7 +38,7 @@ static void print_snapshot(const rb_breaker *b, uint64_t now) {
 }
 
 /* Journal a transition an rb_* call returned, so other processes can read it. */
-static void journal(const rb_breaker *b, const rb_transition *t) {
+static void journal(rb_breaker *b, const rb_transition *t) {
     CHECK_EQ(rb_shared_journal(b, t), RB_OK);
 }
 

@@ -3,9 +3,10 @@
 See ``README.md`` in this package for how each problem of the facade it replaces is made
 impossible."""
 
-from ._breakers import Breaker
+from ._breakers import Breaker, ManualTrip
 from ._config import (
     BreakerSpec,
+    CalendarConfig,
     ConfigError,
     CountConfig,
     DailyLossConfig,
@@ -13,27 +14,56 @@ from ._config import (
     ExposureConfig,
     FacadeConfig,
     KillSwitchConfig,
+    LuldConfig,
     MarketWideConfig,
     RateConfig,
     StalenessConfig,
+    ThrottleConfig,
     VenueHaltConfig,
     VixConfig,
 )
 from ._events import Subscription
-from ._facade import TradingBreakers
+from ._facade import TimelinePoint, TradingBreakers
 from ._model import (
+    INDEX_PLAUSIBLE_MOVE,
+    VIX_PLAUSIBLE,
     BreakerEvent,
     BreakerType,
     Effect,
     EventKind,
+    KillRecord,
     MarketSnapshot,
+    Quote,
+    Side,
+    SnapshotError,
+    SymbolState,
+    SymbolStatus,
     TradingState,
     TradingStatus,
+    manual_clock_at,
 )
+from ._plot import plot_timeline
+from ._rules import bands
 from ._source import HttpMarketDataSource, MarketDataSource
 
 __all__ = [
+    "INDEX_PLAUSIBLE_MOVE",
+    "VIX_PLAUSIBLE",
     "Breaker",
+    "CalendarConfig",
+    "KillRecord",
+    "LuldConfig",
+    "ManualTrip",
+    "Quote",
+    "Side",
+    "SnapshotError",
+    "SymbolState",
+    "SymbolStatus",
+    "ThrottleConfig",
+    "TimelinePoint",
+    "bands",
+    "manual_clock_at",
+    "plot_timeline",
     "BreakerEvent",
     "BreakerSpec",
     "BreakerType",

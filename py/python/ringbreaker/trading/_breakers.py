@@ -7,18 +7,22 @@ Every breaker exposes ``is_open``, ``effect`` (what it does while open), ``risk`
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .. import CircuitBreaker, CircuitOpenError, ManualClock, State, Transition
 from ._config import (
+    CalendarConfig,
     CountConfig,
     DailyLossConfig,
     DrawdownConfig,
     ExposureConfig,
     KillSwitchConfig,
+    LuldConfig,
     MarketWideConfig,
     RateConfig,
     StalenessConfig,
+    ThrottleConfig,
     VenueHaltConfig,
     VixConfig,
 )
@@ -28,10 +32,19 @@ Signal = tuple[EventKind, str, float | None]
 NS = 1_000_000_000
 
 
-class Breaker:
-    """Common state: name, type, and the events not yet published."""
+class ManualTrip(NamedTuple):
+    """Who opened a breaker by hand, why, and when (UNIX-epoch ns)."""
 
-    __slots__ = ("name", "type", "is_open", "effect", "risk", "_pending", "_warned")
+    by: str
+    reason: str
+    at_ns: int
+
+
+class Breaker:
+    """Common state: name, type, and the events not yet published. A manual trip latches: the
+    breaker stays open, whatever its rule says, until a manual reset."""
+
+    __slots__ = ("name", "type", "is_open", "effect", "risk", "manual", "_pending", "_warned")
 
     def __init__(self, name: str, btype: BreakerType, effect: Effect) -> None:
         self.name = name
@@ -39,6 +52,7 @@ class Breaker:
         self.is_open = False
         self.effect = effect
         self.risk = 0.0
+        self.manual: ManualTrip | None = None
         self._pending: list[Signal] = []
         self._warned = False
 
@@ -53,6 +67,8 @@ class Breaker:
         self.is_open = True
 
     def _close(self, reason: str, value: float | None = None) -> None:
+        if self.manual is not None:
+            return  # latched by hand
         if self.is_open:
             self._pending.append((EventKind.RESET, reason, value))
         self.is_open = False
@@ -65,13 +81,27 @@ class Breaker:
     def observe(self, snap: MarketSnapshot | None, now_ns: int) -> None:
         """Re-evaluate at `now_ns` (with a snapshot during `check`)."""
 
-    def trip(self, now_ns: int, reason: str) -> None:
-        """Open by hand."""
-        self._open(reason or "manual trip")
+    def trip(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        """Open by hand; latches until :meth:`reset`."""
+        if self.manual is None:
+            self.manual = ManualTrip(by, reason, now_ns)
+        was_open = self.is_open
+        self._manual_open(now_ns, reason)
+        if not was_open:
+            self._pending.append((EventKind.TRIP, f"manual trip by {by}: {reason or 'no reason given'}", None))
+        self.is_open = True
 
-    def reset(self, now_ns: int, reason: str) -> None:
-        """Close by hand."""
-        self._close(reason or "manual reset")
+    def reset(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        """Close by hand (ends a manual latch, and the rule's own open state)."""
+        self.manual = None
+        self._manual_reset(now_ns)
+        self._close(f"manual reset by {by}: {reason or 'no reason given'}")
+
+    def _manual_open(self, now_ns: int, reason: str) -> None:
+        """Type-specific part of a manual trip."""
+
+    def _manual_reset(self, now_ns: int) -> None:
+        """Type-specific part of a manual reset."""
 
 
 class RateBreaker(Breaker):
@@ -152,11 +182,21 @@ class RateBreaker(Breaker):
     def observe(self, snap: MarketSnapshot | None, now_ns: int) -> None:
         self._refresh()
 
-    def trip(self, now_ns: int, reason: str) -> None:
-        self.cb.trip(reason or "manual trip")
+    def trip(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        self.manual = ManualTrip(by, reason, now_ns)
+        self.seen = State.FORCED_OPEN  # the manual trip's own event below reports it
+        self.cb.force_open(f"manual trip by {by}: {reason or 'no reason given'}")
+        self._refresh()
+        self._pending.append((EventKind.TRIP, f"manual trip by {by}: {reason or 'no reason given'}", None))
 
-    def reset(self, now_ns: int, reason: str) -> None:
-        self.cb.reset(reason or "manual reset")
+    def reset(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        self.manual = None
+        self.seen = State.CLOSED
+        was_open = self.is_open
+        self.cb.reset(f"manual reset by {by}")
+        self._refresh()
+        if was_open:
+            self._pending.append((EventKind.RESET, f"manual reset by {by}: {reason or 'no reason given'}", None))
 
 
 class CountBreaker(Breaker):
@@ -198,85 +238,126 @@ class CountBreaker(Breaker):
         if self.is_open:
             self.risk = 100.0 if self.effect is Effect.HALT else 60.0
 
-    def trip(self, now_ns: int, reason: str) -> None:
-        self.cb.force_open(reason) if self.cfg.latching else self.cb.trip(reason)
-        self._open(reason or "manual trip")
+    def _manual_open(self, now_ns: int, reason: str) -> None:
+        self.cb.force_open(reason or "manual trip")
 
-    def reset(self, now_ns: int, reason: str) -> None:
-        self.cb.reset(reason)
-        self._close(reason or "manual reset")
+    def _manual_reset(self, now_ns: int) -> None:
+        self.cb.reset("manual reset")
         self.risk = 0.0
+
+    def bad(self, reason: str) -> None:
+        """Count one bad reading (the data-quality breaker)."""
+        self._pending.append((EventKind.WARNING, f"bad data: {reason}", None))
+        self.count()
 
 
 def _et_parts(now_ns: int, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(now_ns / NS, tz)
+    return datetime.fromtimestamp(now_ns // NS, tz)
+
+
+class Session(NamedTuple):
+    """A trading day's regular hours as ns since local midnight, and the time of day `now` is."""
+
+    day: date
+    now: int
+    open: int
+    close: int
+
+
+MIN_NS = 60 * NS
+
+
+def session(now_ns: int, cal: CalendarConfig, tz: ZoneInfo) -> Session:
+    """`now_ns` in the calendar's time zone: its day, its time of day (ns, exact) and the day's
+    regular hours (the early close on an early-close day)."""
+    local = datetime.fromtimestamp(now_ns // NS, tz)
+    tod = (local.hour * 3600 + local.minute * 60 + local.second) * NS + now_ns % NS
+    o = _minutes(cal.open)
+    c = _minutes(cal.early_close if local.date() in cal.early_closes else cal.close)
+    return Session(local.date(), tod, o * MIN_NS, c * MIN_NS)
+
+
+def _minutes(hhmm: str) -> int:
+    hh, mm = hhmm.split(":")
+    return int(hh) * 60 + int(mm)
 
 
 class MarketWideBreaker(Breaker):
-    """The US market-wide circuit breaker rule, evaluated at each check's time."""
+    """The US market-wide circuit breaker rule (NYSE Rule 7.12), evaluated at each check's time.
 
-    __slots__ = ("cfg", "tz", "cutoff", "day", "fired", "halt_until_ns", "for_day")
+    A decline counts only during regular trading hours: after the open and up to and including
+    the close. Level 1 and 2 halt for ``halt_minutes`` if they occur after the open and up to and
+    including the cutoff (15:25, i.e. 35 minutes before the close: 12:25 on an early close),
+    each at most once a day; later they only warn. Level 3 halts for the rest of the day."""
 
-    def __init__(self, name: str, cfg: MarketWideConfig) -> None:
+    __slots__ = ("cfg", "cal", "tz", "cutoff_before_close", "day", "fired", "halt_until_ns", "for_day", "drop")
+
+    def __init__(self, name: str, cfg: MarketWideConfig, cal: CalendarConfig) -> None:
         super().__init__(name, BreakerType.MARKET_WIDE, Effect.HALT)
         self.cfg = cfg
+        self.cal = cal
         self.tz = ZoneInfo(cfg.timezone)
-        hh, mm = (int(x) for x in cfg.cutoff.split(":"))
-        self.cutoff = hh * 60 + mm
+        self.cutoff_before_close = (_minutes(cal.close) - _minutes(cfg.cutoff)) * MIN_NS
         self.day: date | None = None
         self.fired: set[int] = set()
         self.halt_until_ns = 0
         self.for_day = False
+        self.drop = 0.0
+
+    def _proximity(self) -> float:
+        """How near the next level that can still halt (0..90)."""
+        levels = (self.cfg.level1, self.cfg.level2, self.cfg.level3)
+        nxt = next((pct for i, pct in enumerate(levels) if i + 1 not in self.fired), None)
+        return 0.0 if nxt is None else min(90.0, 90.0 * max(self.drop, 0.0) / nxt)
 
     def observe(self, snap: MarketSnapshot | None, now_ns: int) -> None:
-        local = _et_parts(now_ns, self.tz)
-        if local.date() != self.day:  # a new day re-arms every level
-            self.day, self.fired, self.for_day, self.halt_until_ns = local.date(), set(), False, 0
+        ses = session(now_ns, self.cal, self.tz)
+        if ses.day != self.day:  # a new day re-arms every level
+            self.day, self.fired, self.for_day, self.halt_until_ns, self.drop = ses.day, set(), False, 0, 0.0
             if self.is_open:
                 self._close("new trading day")
-        if snap is not None and snap.index_level is not None and snap.index_prior_close:
+        regular = ses.open < ses.now <= ses.close
+        if snap is not None and snap.index_level is not None and snap.index_prior_close is not None:
             drop = 1.0 - snap.index_level / snap.index_prior_close
+            self.drop = drop
             # tolerance: a level exactly at -7.00 % is a -7 % decline despite float rounding
             eps = 1e-12
             levels = (self.cfg.level1, self.cfg.level2, self.cfg.level3)
             reached = max((i + 1 for i, pct in enumerate(levels) if drop >= pct - eps), default=0)
-            self.risk = 100.0 if self.is_open else min(90.0, 90.0 * max(drop, 0.0) / self.cfg.level1)
-            if reached == 3 and 3 not in self.fired:
+            if regular and reached == 3 and 3 not in self.fired:
                 self.fired.update((1, 2, 3))
                 self.for_day = True
                 self._open(f"level 3: index down {drop:.2%}, halted for the rest of the day", drop,
                            escalate=True)
-            elif reached in (1, 2) and reached not in self.fired:
+            elif regular and reached in (1, 2) and reached not in self.fired:
                 self.fired.update(range(1, reached + 1))
-                minutes = local.hour * 60 + local.minute
-                if minutes < self.cutoff:
+                if ses.now <= ses.close - self.cutoff_before_close:
                     self.halt_until_ns = now_ns + int(self.cfg.halt_minutes * 60 * NS)
                     self._open(f"level {reached}: index down {drop:.2%}, halted {self.cfg.halt_minutes:g} min",
                                drop, escalate=True)
                 else:
                     self._pending.append((EventKind.WARNING,
-                                          f"level {reached} decline at or after {self.cfg.cutoff}: no halt", drop))
+                                          f"level {reached} decline after the cutoff: no halt", drop))
             self._warn(drop >= self.cfg.level1 * self.cfg.warn_fraction, f"index down {drop:.2%}", drop)
         if self.is_open and not self.for_day and now_ns >= self.halt_until_ns:
             self._close("halt period over")
-        if self.is_open:
-            self.risk = 100.0
+        self.risk = 100.0 if self.is_open else self._proximity()
 
-    def reset(self, now_ns: int, reason: str) -> None:
+    def _manual_reset(self, now_ns: int) -> None:
         self.for_day, self.halt_until_ns = False, 0
-        self._close(reason or "manual reset")
 
 
 class VixBreaker(Breaker):
     """VIX with hysteresis: escalates at once, clears only after a quiet period."""
 
-    __slots__ = ("cfg", "level", "below_since")
+    __slots__ = ("cfg", "level", "below_since", "last")
 
     def __init__(self, name: str, cfg: VixConfig) -> None:
         super().__init__(name, BreakerType.VIX, Effect.REDUCE)
         self.cfg = cfg
         self.level = 0
         self.below_since: int | None = None
+        self.last = 0.0
 
     def observe(self, snap: MarketSnapshot | None, now_ns: int) -> None:
         vix = None if snap is None else snap.vix
@@ -298,19 +379,19 @@ class VixBreaker(Breaker):
             else:
                 self.below_since = None
             self.risk = {0: min(50.0, 50.0 * vix / c.reduce_at), 1: 60.0, 2: 100.0}[self.level]
+            self.last = vix
             self._warn(vix >= 0.8 * c.reduce_at, f"VIX {vix:.2f}", vix)
         if self.level > 0 and self.below_since is not None and now_ns - self.below_since >= self.cfg.clear_after * NS:
             self.level, self.below_since, self.effect = 0, None, Effect.REDUCE
-            self.risk = 0.0
+            self.risk = min(50.0, 50.0 * self.last / self.cfg.reduce_at)
             self._close(f"VIX below {self.cfg.clear_below:g} for {self.cfg.clear_after:g} s", vix)
 
-    def trip(self, now_ns: int, reason: str) -> None:
+    def _manual_open(self, now_ns: int, reason: str) -> None:
         self.level, self.effect = 2, Effect.HALT
-        self._open(reason or "manual trip")
 
-    def reset(self, now_ns: int, reason: str) -> None:
+    def _manual_reset(self, now_ns: int) -> None:
         self.level, self.below_since, self.effect = 0, None, Effect.REDUCE
-        self._close(reason or "manual reset")
+        self.risk = 0.0
 
 
 class DailyLossBreaker(Breaker):
@@ -329,6 +410,8 @@ class DailyLossBreaker(Breaker):
         if today != self.day:
             self.day = today
             self._close("new session")
+            if not self.is_open:
+                self.risk = 0.0
         if snap is not None and snap.daily_pnl is not None:
             loss = -snap.daily_pnl
             if loss >= self.cfg.limit:
@@ -356,8 +439,8 @@ class DrawdownBreaker(Breaker):
             self._close(f"drawdown back to {dd:.2%}", dd)
         self.risk = 100.0 if self.is_open else min(90.0, 90.0 * dd / self.cfg.max_drawdown)
 
-    def reset(self, now_ns: int, reason: str) -> None:
-        self._close(reason or "manual reset")
+    def _manual_reset(self, now_ns: int) -> None:
+        self.risk = 0.0
 
 
 class ExposureBreaker(Breaker):
@@ -416,14 +499,17 @@ class VenueHaltBreaker(Breaker):
         for s in sorted(self.symbols - snap.halted):
             self._pending.append((EventKind.RESET, f"{s} resumed", None))
         self.symbols = snap.halted
-        self.is_open = bool(self.symbols)
+        self.is_open = bool(self.symbols) or self.manual is not None
         self.risk = 60.0 if self.is_open else 0.0
 
-    def trip(self, now_ns: int, reason: str) -> None:
-        raise ValueError(f"{self.name}: a venue halt mirrors the feed and cannot be tripped by hand")
-
-    def reset(self, now_ns: int, reason: str) -> None:
-        raise ValueError(f"{self.name}: a venue halt clears only when the symbol resumes")
+    def reset(self, now_ns: int, reason: str, by: str = "operator") -> None:
+        if self.manual is None:
+            raise ValueError(f"{self.name}: a venue halt clears only when the symbol resumes")
+        self.manual = None
+        if self.symbols:
+            self._pending.append((EventKind.WARNING, f"manual trip reset by {by}; still halted by the feed", None))
+        else:
+            self._close(f"manual reset by {by}: {reason or 'no reason given'}")
 
 
 class KillSwitch(Breaker):
@@ -445,19 +531,31 @@ class KillSwitch(Breaker):
             self._open(f"no heartbeat for {(now_ns - self.last_heartbeat_ns) / NS:.1f} s")
         self.risk = 100.0 if self.is_open else 0.0
 
-    def reset(self, now_ns: int, reason: str) -> None:
+    def _open(self, reason: str, value: float | None = None, *, escalate: bool = False) -> None:
+        if self.manual is None:  # a heartbeat loss latches like a manual kill
+            self.manual = ManualTrip("heartbeat monitor", reason, self.last_heartbeat_ns or 0)
+        super()._open(reason, value, escalate=escalate)
+
+    def _manual_reset(self, now_ns: int) -> None:
         self.last_heartbeat_ns = now_ns
-        self._close(reason or "manual reset")
 
 
-def build(name: str, btype: BreakerType, cfg: object, clock: ManualClock) -> Breaker:
+def build(name: str, btype: BreakerType, cfg: object, clock: ManualClock, cal: CalendarConfig) -> Breaker:
     """A breaker for a validated spec."""
     if isinstance(cfg, RateConfig):
         return RateBreaker(name, btype, cfg, clock)
     if isinstance(cfg, CountConfig):
         return CountBreaker(name, btype, cfg, clock)
     if isinstance(cfg, MarketWideConfig):
-        return MarketWideBreaker(name, cfg)
+        return MarketWideBreaker(name, cfg, cal)
+    if isinstance(cfg, LuldConfig):
+        from ._rules import LuldBreaker
+
+        return LuldBreaker(name, cfg, cal)
+    if isinstance(cfg, ThrottleConfig):
+        from ._rules import ThrottleBreaker
+
+        return ThrottleBreaker(name, cfg, clock)
     if isinstance(cfg, VixConfig):
         return VixBreaker(name, cfg)
     if isinstance(cfg, DailyLossConfig):

@@ -1,10 +1,18 @@
-"""Event delivery: bounded history, and per-subscriber bounded queues drained by one worker
-task per subscriber, so a slow or raising subscriber delays nobody.
+"""Event delivery: bounded history, and per-subscriber bounded queues, each drained by its own
+worker task, so a slow, raising or cancelling subscriber delays and loses nothing for the others.
 
-Workers start lazily (on the first event after subscribing, inside the running loop) and are
-cancelled and awaited by :meth:`EventBus.close`. Sync subscribers run in the bus's own small
-thread pool so they cannot block the event loop; it is shut down on close (a sync callback
-already running finishes on its thread, and nothing waits for it)."""
+* Each subscriber has its own queue (``subscriber_queue_size``; when full the oldest queued
+  event gives way and the drop is counted for that subscriber) and its own worker task.
+* A subscriber whose ``__call__`` is a coroutine function runs on the event loop; any other
+  callable runs on the subscriber's own thread (one per synchronous subscriber, never shared),
+  so a slow synchronous subscriber holds up only itself. Whatever either returns that is
+  awaitable (a lambda returning a coroutine, an async callable object) is awaited.
+* Each delivery has a timeout (``subscriber_timeout``). A subscriber that raises (including a
+  ``CancelledError`` of its own) is logged once, with its traceback; later failures are only
+  counted, and the count is in :meth:`TradingBreakers.statistics`.
+* Workers start lazily (on the first event published inside a running loop, or on
+  :meth:`EventBus.drain`) and are cancelled and awaited by :meth:`EventBus.close`.
+"""
 
 from __future__ import annotations
 
@@ -24,27 +32,50 @@ _log = logging.getLogger("ringbreaker.trading")
 Subscriber = Callable[[BreakerEvent], Awaitable[object] | object]
 
 
-class Subscription:
-    """Handle for one subscriber; :meth:`close` stops delivery and its worker."""
+def _runs_on_loop(fn: Subscriber) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)
+    return not inspect.isfunction(fn) and not inspect.ismethod(fn) and inspect.iscoroutinefunction(call)
 
-    __slots__ = ("_bus", "fn", "is_async", "queue", "wake", "task", "delivered", "dropped", "errors", "timeouts")
+
+def _name(fn: Subscriber) -> str:
+    return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
+
+
+class Subscription:
+    """Handle for one subscriber; :meth:`close` stops delivery and its worker. ``delivered``,
+    ``dropped``, ``errors`` and ``timeouts`` count this subscriber's deliveries."""
+
+    __slots__ = ("_bus", "fn", "name", "on_loop", "queue", "wake", "idle", "task", "executor", "delivered",
+                 "dropped", "errors", "timeouts", "busy")
 
     def __init__(self, bus: EventBus, fn: Subscriber, queue_size: int) -> None:
         self._bus: EventBus | None = bus
         self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn)
+        self.name = _name(fn)
+        self.on_loop = _runs_on_loop(fn)
         self.queue: deque[BreakerEvent] = deque(maxlen=queue_size)
         self.wake: asyncio.Event | None = None
+        self.idle: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
+        self.executor: ThreadPoolExecutor | None = None
         self.delivered = self.dropped = self.errors = self.timeouts = 0
+        self.busy = False
 
     @property
     def closed(self) -> bool:
         """Whether the subscription has been closed."""
         return self._bus is None
 
+    def stats(self) -> dict[str, Any]:
+        """This subscriber's counters."""
+        return {"subscriber": self.name, "delivered": self.delivered, "dropped": self.dropped,
+                "errors": self.errors, "timeouts": self.timeouts, "queued": len(self.queue)}
+
     def close(self) -> None:
-        """Stop delivery; idempotent. Events still queued are discarded."""
+        """Stop delivery; idempotent. Events still queued are discarded (and not counted as
+        dropped: the subscriber asked to stop)."""
         bus, self._bus = self._bus, None
         if bus is not None:
             bus._remove(self)
@@ -55,6 +86,13 @@ class Subscription:
             # delivery finishing; the worker also checks `closed` whenever it wakes.
             if self.wake is not None:
                 self.wake.set()
+        if self.idle is not None:
+            self.idle.set()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.errors > 1 or self.timeouts > 1:
+            _log.warning("subscriber %s closed after %d errors and %d timeouts", self.name, self.errors,
+                         self.timeouts)
 
 
 class EventBus:
@@ -67,7 +105,6 @@ class EventBus:
         self._queue_size = queue_size
         self._timeout = timeout
         self._seq = itertools.count(1)
-        self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         # statistics, kept as counters so reading them is O(1)
         self.published = 0
@@ -79,9 +116,18 @@ class EventBus:
     def next_seq(self) -> int:
         return next(self._seq)
 
+    def restart(self) -> None:
+        """Forget the history and restart numbering (for a replay from scratch); subscribers
+        and their counters stay."""
+        self.history.clear()
+        self._seq = itertools.count(1)
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subs)
+
+    def subscriber_stats(self) -> list[dict[str, Any]]:
+        return [s.stats() for s in self._subs]
 
     def subscribe(self, fn: Subscriber) -> Subscription:
         if self._closed:
@@ -100,6 +146,12 @@ class EventBus:
         except ValueError:
             pass
 
+    def _start(self, sub: Subscription, loop: asyncio.AbstractEventLoop) -> None:
+        if sub.task is None:
+            sub.wake = asyncio.Event()
+            sub.idle = asyncio.Event()
+            sub.task = loop.create_task(self._worker(sub), name=f"ringbreaker-subscriber-{id(sub):x}")
+
     def publish(self, event: BreakerEvent) -> None:
         """Record and hand `event` to every subscriber without waiting for any of them."""
         self.history.append(event)
@@ -115,43 +167,77 @@ class EventBus:
             if len(sub.queue) == sub.queue.maxlen:
                 sub.dropped += 1  # the oldest queued event gives way
                 self.dropped += 1
+                if sub.dropped == 1:
+                    _log.warning("subscriber %s is %d events behind: dropping its oldest (counted in "
+                                 "statistics()['subscribers_detail'])", sub.name, len(sub.queue))
             sub.queue.append(event)
             if loop is not None:
-                if sub.task is None:
-                    sub.wake = asyncio.Event()
-                    sub.task = loop.create_task(self._worker(sub), name=f"ringbreaker-subscriber-{id(sub):x}")
-                assert sub.wake is not None
+                self._start(sub, loop)
+                assert sub.wake is not None and sub.idle is not None
+                sub.idle.clear()
                 sub.wake.set()
 
-    async def _worker(self, sub: Subscription) -> None:
-        assert sub.wake is not None
+    async def drain(self) -> None:
+        """Wait until every subscriber has handled (or timed out on) every queued event."""
         loop = asyncio.get_running_loop()
+        for sub in list(self._subs):
+            if sub.queue or sub.busy:
+                self._start(sub, loop)
+                assert sub.wake is not None and sub.idle is not None
+                sub.idle.clear()
+                sub.wake.set()
+                await sub.idle.wait()
+
+    async def _deliver(self, sub: Subscription, event: BreakerEvent) -> None:
+        if sub.on_loop:
+            result: object = sub.fn(event)
+        else:
+            if sub.executor is None:
+                sub.executor = ThreadPoolExecutor(1, thread_name_prefix=f"ringbreaker-subscriber-{sub.name}"[:60])
+            result = await asyncio.get_running_loop().run_in_executor(sub.executor, sub.fn, event)
+        if inspect.isawaitable(result):
+            await result
+
+    async def _worker(self, sub: Subscription) -> None:
+        assert sub.wake is not None and sub.idle is not None
         while True:
-            while sub.queue:
+            while sub.queue and not sub.closed:
                 event = sub.queue.popleft()
+                sub.busy = True
                 try:
-                    if sub.is_async:
-                        await asyncio.wait_for(sub.fn(event), self._timeout)  # type: ignore[arg-type]
-                    else:
-                        if self._executor is None:
-                            self._executor = ThreadPoolExecutor(4, thread_name_prefix="ringbreaker-subscriber")
-                        await asyncio.wait_for(loop.run_in_executor(self._executor, sub.fn, event), self._timeout)
+                    await asyncio.wait_for(self._deliver(sub, event), self._timeout)
                     sub.delivered += 1
                 except asyncio.TimeoutError:
                     sub.timeouts += 1
                     self.timeouts += 1
-                    _log.warning("subscriber %r timed out on event %d", sub.fn, event.seq)
+                    if sub.timeouts == 1:
+                        _log.warning("subscriber %s timed out on event %d (after %g s); later timeouts are "
+                                     "only counted", sub.name, event.seq, self._timeout)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    cancelling = getattr(task, "cancelling", None)
+                    if sub.closed or self._closed or (cancelling is not None and cancelling()):
+                        raise  # we are being closed
+                    self._failed(sub, event)  # the subscriber raised CancelledError itself
                 except Exception:
-                    sub.errors += 1
-                    self.errors += 1
-                    _log.exception("subscriber %r raised on event %d", sub.fn, event.seq)
+                    self._failed(sub, event)
+                finally:
+                    sub.busy = False
             if sub.closed:
                 return
+            sub.idle.set()
             sub.wake.clear()
             await sub.wake.wait()
 
+    def _failed(self, sub: Subscription, event: BreakerEvent) -> None:
+        sub.errors += 1
+        self.errors += 1
+        if sub.errors == 1:
+            _log.exception("subscriber %s raised on event %d; later failures are only counted "
+                           "(statistics()['subscribers_detail'])", sub.name, event.seq)
+
     async def close(self) -> None:
-        """Cancel and await every worker, shut the thread pool down, drop the subscribers."""
+        """Cancel and await every worker, shut each thread down, drop the subscribers."""
         self._closed = True
         subs, self._subs = self._subs, []
         tasks: list[asyncio.Task[Any]] = []
@@ -162,6 +248,3 @@ class EventBus:
                 tasks.append(task)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None

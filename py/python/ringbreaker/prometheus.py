@@ -1,0 +1,191 @@
+"""``ringbreaker.prometheus``: a ``prometheus_client`` collector for every breaker of a registry.
+
+Needs the ``prometheus`` extra (``pip install ringbreaker[prometheus]``)::
+
+    from prometheus_client import start_http_server
+    from ringbreaker import Registry
+    from ringbreaker.prometheus import CircuitBreakerCollector
+
+    registry = Registry()
+    CircuitBreakerCollector(registry).register()   # into prometheus_client's default REGISTRY
+    start_http_server(9100)
+
+Series, one set per breaker (label ``name``), under the names Resilience4j's Micrometer binding
+uses, so existing dashboards work (``ringbreaker_names=True`` gives the same series with the
+``ringbreaker_`` prefix instead of ``resilience4j_``):
+
+* ``resilience4j_circuitbreaker_state{name,state}`` — gauge, 1 for the current state and 0 for the
+  five others (``closed``, ``open``, ``half_open``, ``forced_open``, ``disabled``,
+  ``metrics_only``).
+* ``resilience4j_circuitbreaker_buffered_calls{name,kind}`` — gauge, ``kind`` ``successful`` /
+  ``failed``: the calls in the current window.
+* ``resilience4j_circuitbreaker_slow_calls{name}`` — gauge, slow calls in the window (the core
+  counts them without splitting by outcome, so there is no ``kind`` label).
+* ``resilience4j_circuitbreaker_failure_rate{name}`` and ``..._slow_call_rate{name}`` — gauges in
+  percent (0..100) as Resilience4j reports them. Unlike Resilience4j they are never -1: below
+  ``minimum_calls`` they are the plain rate over the window's calls (0 with no calls).
+* ``resilience4j_circuitbreaker_not_permitted_calls_total{name,kind="not_permitted"}`` — counter,
+  the calls rejected since the breaker was made.
+* ringbreaker's own: ``..._stale_calls_total{name}`` (outcomes recorded with a permit from an older
+  generation), ``..._generation{name}`` (gauge) and ``..._transitions_total{name,from_state,
+  to_state,reason}`` (counted from the moment the collector first sees the breaker: it
+  subscribes to each breaker of the registry at construction and at each scrape).
+
+Not exported: ``..._calls_seconds`` (a histogram of call durations). The public breaker API
+records durations inside the native core and exposes no per-call hook, so a collector cannot
+observe them without wrapping every call.
+
+Each scrape takes one ``metrics()`` snapshot per breaker (O(buckets), no lock shared with calls).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
+
+from ._breaker import CircuitBreaker, Subscription
+from ._registry import Registry
+from ._types import State, Transition
+
+__all__ = ["CircuitBreakerCollector"]
+
+STATE_LABELS: dict[State, str] = {
+    State.CLOSED: "closed",
+    State.OPEN: "open",
+    State.HALF_OPEN: "half_open",
+    State.FORCED_OPEN: "forced_open",
+    State.DISABLED: "disabled",
+    State.METRICS_ONLY: "metrics_only",
+}
+
+
+class CircuitBreakerCollector(Collector):
+    """Exports every live breaker of ``breakers`` (a :class:`~ringbreaker.Registry`, or an
+    iterable of breakers, or a zero-argument callable returning one) at each scrape.
+
+    ``ringbreaker_names=True`` prefixes the series ``ringbreaker_`` instead of ``resilience4j_``.
+    """
+
+    def __init__(
+        self,
+        breakers: Registry | Iterable[CircuitBreaker] | Callable[[], Iterable[CircuitBreaker]],
+        *,
+        ringbreaker_names: bool = False,
+    ) -> None:
+        if not isinstance(ringbreaker_names, bool):
+            raise TypeError(f"ringbreaker_names must be a bool, got {type(ringbreaker_names).__name__}")
+        if isinstance(breakers, Registry):
+            reg = breakers
+
+            def source() -> list[CircuitBreaker]:
+                return [b for b in (reg.get(n) for n in reg) if b is not None]
+
+            self._source: Callable[[], Iterable[CircuitBreaker]] = source
+        elif callable(breakers):
+            self._source = breakers
+        else:
+            fixed = list(breakers)
+            for b in fixed:
+                if not isinstance(b, CircuitBreaker):
+                    raise TypeError(f"breakers must hold CircuitBreaker values, got {type(b).__name__}")
+            refs = [weakref.ref(b) for b in fixed]
+
+            def from_refs() -> list[CircuitBreaker]:
+                return [b for b in (r() for r in refs) if b is not None]
+
+            self._source = from_refs
+        self._prefix = "ringbreaker" if ringbreaker_names else "resilience4j"
+        self._lock = threading.Lock()
+        self._subs: weakref.WeakKeyDictionary[CircuitBreaker, Subscription] = weakref.WeakKeyDictionary()
+        self._transitions: dict[tuple[str, str, str, str], int] = {}
+        self._closed = False
+        self.watch()
+
+    def _breakers(self) -> list[CircuitBreaker]:
+        return list(self._source())
+
+    def watch(self) -> None:
+        """Subscribe to breakers not seen yet, to count their transitions from now on. Called at
+        construction and at every scrape; call it after registering new breakers to count their
+        first transitions before the next scrape."""
+        with self._lock:
+            if self._closed:
+                return
+            for b in self._breakers():
+                if b not in self._subs:
+                    self._subs[b] = b.subscribe(self._count)
+
+    def _count(self, t: Transition) -> None:
+        key = (t.breaker, STATE_LABELS[t.from_state], STATE_LABELS[t.to_state], t.reason)
+        with self._lock:
+            self._transitions[key] = self._transitions.get(key, 0) + 1
+
+    def close(self) -> None:
+        """Stop counting transitions (unsubscribes from every breaker)."""
+        with self._lock:
+            self._closed = True
+            subs = list(self._subs.values())
+            self._subs = weakref.WeakKeyDictionary()
+        for s in subs:
+            s.close()
+
+    def register(self, registry: CollectorRegistry = REGISTRY) -> CircuitBreakerCollector:
+        """Register with ``registry`` (default: prometheus_client's global one); returns self."""
+        registry.register(self)
+        return self
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no fixed set of series: the breakers come and go
+
+    def collect(self) -> Iterator[Metric]:
+        self.watch()
+        p = f"{self._prefix}_circuitbreaker"
+        state = GaugeMetricFamily(
+            f"{p}_state", "The states of the circuit breaker (1 = current)", labels=["name", "state"]
+        )
+        buffered = GaugeMetricFamily(
+            f"{p}_buffered_calls", "The number of buffered calls in the current window", labels=["name", "kind"]
+        )
+        slow = GaugeMetricFamily(f"{p}_slow_calls", "The number of slow calls in the current window", labels=["name"])
+        failure_rate = GaugeMetricFamily(
+            f"{p}_failure_rate", "The failure rate of the circuit breaker, percent", labels=["name"]
+        )
+        slow_rate = GaugeMetricFamily(
+            f"{p}_slow_call_rate", "The slow call rate of the circuit breaker, percent", labels=["name"]
+        )
+        not_permitted = CounterMetricFamily(
+            f"{p}_not_permitted_calls", "Total number of not permitted calls", labels=["name", "kind"]
+        )
+        stale = CounterMetricFamily(
+            f"{p}_stale_calls", "Outcomes recorded with a permit from an older generation", labels=["name"]
+        )
+        generation = GaugeMetricFamily(
+            f"{p}_generation", "Transitions so far (the breaker's generation)", labels=["name"]
+        )
+        transitions = CounterMetricFamily(
+            f"{p}_transitions",
+            "State transitions seen since the collector subscribed",
+            labels=["name", "from_state", "to_state", "reason"],
+        )
+        for b in sorted(self._breakers(), key=lambda b: b.name):
+            m = b.metrics()
+            name = b.name
+            for s, label in STATE_LABELS.items():
+                state.add_metric([name, label], 1.0 if m.state == s else 0.0)
+            buffered.add_metric([name, "successful"], m.successes)
+            buffered.add_metric([name, "failed"], m.failures)
+            slow.add_metric([name], m.slow_calls)
+            failure_rate.add_metric([name], m.failure_rate * 100.0)
+            slow_rate.add_metric([name], m.slow_call_rate * 100.0)
+            not_permitted.add_metric([name, "not_permitted"], m.rejected)
+            stale.add_metric([name], m.stale)
+            generation.add_metric([name], m.generation)
+        with self._lock:
+            counted = sorted(self._transitions.items())
+        for labels, n in counted:
+            transitions.add_metric(list(labels), n)
+        yield from (state, buffered, slow, failure_rate, slow_rate, not_permitted, stale, generation, transitions)
