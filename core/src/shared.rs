@@ -1131,7 +1131,7 @@ impl SharedBreaker {
         Some(Transition {
             from: State::from_u8(info as u8)?,
             to: State::from_u8((info >> 8) as u8)?,
-            reason: reason_from_u8((info >> 16) as u8)?,
+            reason: Reason::from_u8((info >> 16) as u8)?,
             generation,
             at,
         })
@@ -1261,22 +1261,4 @@ impl Drop for SharedBreaker {
         // SAFETY: the mapping is owned by this value and nothing borrowed from it outlives it.
         unsafe { libc::munmap(self.base.cast(), self.len) };
     }
-}
-
-fn reason_from_u8(v: u8) -> Option<Reason> {
-    Some(match v {
-        0 => Reason::FailureRate,
-        1 => Reason::SlowCallRate,
-        2 => Reason::ConsecutiveFailures,
-        3 => Reason::OpenElapsed,
-        4 => Reason::TrialsSucceeded,
-        5 => Reason::TrialFailed,
-        6 => Reason::HalfOpenTimeout,
-        7 => Reason::Trip,
-        8 => Reason::ForceOpen,
-        9 => Reason::Disable,
-        10 => Reason::MetricsOnly,
-        11 => Reason::Reset,
-        _ => return None,
-    })
 }

@@ -51,6 +51,25 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reason with this stable number, if any.
+    pub const fn from_u8(v: u8) -> Option<Reason> {
+        Some(match v {
+            0 => Reason::FailureRate,
+            1 => Reason::SlowCallRate,
+            2 => Reason::ConsecutiveFailures,
+            3 => Reason::OpenElapsed,
+            4 => Reason::TrialsSucceeded,
+            5 => Reason::TrialFailed,
+            6 => Reason::HalfOpenTimeout,
+            7 => Reason::Trip,
+            8 => Reason::ForceOpen,
+            9 => Reason::Disable,
+            10 => Reason::MetricsOnly,
+            11 => Reason::Reset,
+            _ => return None,
+        })
+    }
+
     /// Lower-case snake name.
     pub const fn as_str(self) -> &'static str {
         match self {

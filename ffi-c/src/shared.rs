@@ -176,21 +176,7 @@ fn state_of(s: crate::rb_breaker_state) -> Option<State> {
 }
 
 fn reason_of(r: crate::rb_reason) -> Option<Reason> {
-    Some(match r as u32 {
-        0 => Reason::FailureRate,
-        1 => Reason::SlowCallRate,
-        2 => Reason::ConsecutiveFailures,
-        3 => Reason::OpenElapsed,
-        4 => Reason::TrialsSucceeded,
-        5 => Reason::TrialFailed,
-        6 => Reason::HalfOpenTimeout,
-        7 => Reason::Trip,
-        8 => Reason::ForceOpen,
-        9 => Reason::Disable,
-        10 => Reason::MetricsOnly,
-        11 => Reason::Reset,
-        _ => return None,
-    })
+    Reason::from_u8(u8::try_from(r as u32).ok()?)
 }
 
 /// Put a transition an rb_* call returned on a shared breaker into the region's journal, for
