@@ -7,6 +7,7 @@ from ._breakers import Breaker, ManualTrip
 from ._config import (
     BreakerSpec,
     CalendarConfig,
+    ClusterConfig,
     ConfigError,
     CountConfig,
     DailyLossConfig,
@@ -51,6 +52,7 @@ __all__ = [
     "VIX_PLAUSIBLE",
     "Breaker",
     "CalendarConfig",
+    "ClusterConfig",
     "KillRecord",
     "LuldConfig",
     "ManualTrip",
