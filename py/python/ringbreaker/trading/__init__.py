@@ -24,7 +24,7 @@ from ._config import (
     VixConfig,
 )
 from ._events import Subscription
-from ._facade import TimelinePoint, TradingBreakers
+from ._facade import TimelinePoint, TradingBreakers, TradingGauges
 from ._model import (
     INDEX_PLAUSIBLE_MOVE,
     VIX_PLAUSIBLE,
@@ -86,6 +86,7 @@ __all__ = [
     "StalenessConfig",
     "Subscription",
     "TradingBreakers",
+    "TradingGauges",
     "TradingState",
     "TradingStatus",
     "VenueHaltConfig",

@@ -50,6 +50,20 @@ class TimelinePoint(NamedTuple):
     state: TradingState
 
 
+class TradingGauges(NamedTuple):
+    """What the metrics exporters read (:meth:`TradingBreakers.gauges`): the state, each breaker's
+    open flag by name (with its type), the risk score, event counts and each subscriber's drops."""
+
+    state: TradingState
+    tripped: Mapping[str, bool]
+    types: Mapping[str, BreakerType]
+    risk_score: float
+    checks: int
+    events_by_kind: Mapping[str, int]
+    dropped_events: int
+    subscriber_drops: Mapping[str, int]
+
+
 class TradingBreakers:
     """A registry of typed breakers with one status.
 
@@ -619,6 +633,30 @@ class TradingBreakers:
             "orders_rejected_by_throttle": sum(b.rejected for b in self._by_type.get(BreakerType.ORDER_THROTTLE, ())
                                                if isinstance(b, ThrottleBreaker)),
         }
+
+    def gauges(self) -> TradingGauges:
+        """The state, tripped breakers, risk score and drop counts, for an exporter
+        (``ringbreaker.prometheus.TradingCollector``, ``ringbreaker.otel.instrument_trading``).
+        Safe from any thread (a scrape thread): it only reads, copying each container in one
+        step, and never builds or caches the status. O(breakers + subscribers)."""
+        open_ = dict(self._open)
+        if any(e is Effect.HALT for e in open_.values()):
+            state = TradingState.HALTED
+        elif open_:
+            state = TradingState.REDUCING
+        else:
+            state = TradingState.ACTIVE
+        bus = self._bus
+        return TradingGauges(
+            state=state,
+            tripped=types.MappingProxyType({b.name: b.name in open_ for b in self._all}),
+            types=types.MappingProxyType({b.name: b.type for b in self._all}),
+            risk_score=round(self._risk_max, 1),
+            checks=self._checks,
+            events_by_kind=types.MappingProxyType(dict(bus.by_kind)),
+            dropped_events=bus.dropped,
+            subscriber_drops=types.MappingProxyType(bus.drops_by_name()),
+        )
 
     def _cluster_stats(self) -> dict[str, Any] | None:
         """The cluster link's counters (``ringbreaker.cluster.ClusterStats``) and the shared
