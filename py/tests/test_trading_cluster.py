@@ -298,3 +298,26 @@ def test_notes_of_every_cluster_operation_give_who_and_why() -> None:
     assert attribution("cluster desk-a: force_open", True, False) == ("cluster desk-a", "market-wide halt set on desk-a")
     assert attribution("cluster desk-a: reset", False, False) == ("cluster desk-a", "market-wide halt lifted on desk-a")
     assert attribution(None, True, False) == ("cluster", "remote change")
+
+
+def test_a_facade_whose_redis_never_answers_works_locally_and_closes(caplog: pytest.LogCaptureFixture) -> None:
+    from redis_fixture import free_port
+
+    caplog.set_level(logging.WARNING, logger="ringbreaker.cluster")
+
+    async def main() -> None:
+        before = asyncio.all_tasks()
+        cancel = CancelAll()
+        tb = TradingBreakers.from_config({"cluster": {"url": f"redis://127.0.0.1:{free_port()}/0"}},
+                                         cancel_all=cancel)
+        await until(lambda: tb.statistics()["cluster"]["outages"] == 1, "the outage to be noticed")
+        assert (await tb.check(drop(at(10, 0, 5), 0.075))).state is TradingState.HALTED
+        record = await tb.kill("no redis", by="alice")
+        assert record.cancel_all == "ok" and cancel.calls == 1
+        assert tb.statistics()["cluster"]["connected"] is False
+        assert tb.statistics()["cluster"]["pending"] >= 2  # the halt and the kill wait in the outbox
+        await tb.close()
+        assert asyncio.all_tasks() - before == set()
+
+    asyncio.run(main())
+    assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
