@@ -118,6 +118,7 @@ class TradingBreakers:
         self._build()
         self._tasks: set[asyncio.Task[KillRecord]] = set()
         self._actor: tuple[str, str] | None = None  # who is resetting, for the cluster's release
+        self._from_cluster: set[str] = set()  # shared breakers open because the cluster said so
         self._link: ClusterLink | None = None
         if cluster is not None or config.cluster is not None:
             self._link = self._connect(cluster)
@@ -192,6 +193,7 @@ class TradingBreakers:
             if b.is_open:
                 return
             b.trip(now, reason, by)
+            self._from_cluster.add(name)
             self._settle(b, now)
             if isinstance(b, KillSwitch):
                 task = asyncio.get_running_loop().create_task(self._run_cancel_all(by, reason, now, b),
@@ -201,8 +203,7 @@ class TradingBreakers:
         else:
             # a released kill switch lifts everywhere; a market-wide halt lifts here only if it
             # came from the cluster (this facade's own rule keeps its own halt)
-            if not b.is_open or not (isinstance(b, KillSwitch) or (b.manual is not None and " cluster " in
-                                                                   f" {b.manual.by}")):
+            if not b.is_open or not (isinstance(b, KillSwitch) or name in self._from_cluster):
                 return
             b.reset(now, reason, by)
             self._settle(b, now)
@@ -364,6 +365,8 @@ class TradingBreakers:
         effect = b.effect if b.is_open else None
         previous = self._open.get(b.name)
         if self._link is not None and (effect is None) is not (previous is None):
+            if effect is None:
+                self._from_cluster.discard(b.name)
             m = b.manual
             by, why = self._actor or ((m.by, m.reason) if m is not None else ("rule", last))
             self._link.push(b.name, effect is not None, by, why)
