@@ -381,7 +381,7 @@ def _sweep() -> list[tuple[str, str, Any]]:
     key accepts."""
     import dataclasses
 
-    from ringbreaker.trading import BreakerType, CalendarConfig, FacadeConfig
+    from ringbreaker.trading import BreakerType, CalendarConfig, ClusterConfig, FacadeConfig
     from ringbreaker.trading._config import DEFAULTS
 
     bad: list[Any] = [10**400, -(10**400), float("nan"), float("inf"), -1, 2**64, 1e308, "x", [1], {"a": 1}]
@@ -392,8 +392,11 @@ def _sweep() -> list[tuple[str, str, Any]]:
             for v in bad:
                 cases.append((f"breakers.{btype.value}.{f.name}", btype.value, v))
     for f in dataclasses.fields(FacadeConfig):
-        if f.name not in ("breakers", "calendar"):
+        if f.name not in ("breakers", "calendar", "cluster"):
             cases += [(f.name, "", v) for v in bad]
+    cases += [("cluster", "", v) for v in bad if not isinstance(v, dict)]
+    for f in dataclasses.fields(ClusterConfig):  # any string is a valid origin or namespace
+        cases += [(f"cluster.{f.name}", "", v) for v in bad if not (v == "x" and f.name in ("origin", "namespace"))]
     for f in dataclasses.fields(CalendarConfig):
         cases += [(f"calendar.{f.name}", "", v) for v in bad if not (f.name == "early_closes" and v == [])]
     return cases
@@ -415,6 +418,8 @@ def test_every_key_refuses_every_hostile_value_with_its_key_path(path: str, btyp
         cfg = {"breakers": {btype: {parts[2]: value}}}
     elif parts[0] == "calendar":
         cfg = {"calendar": {parts[1]: value}}
+    elif parts[0] == "cluster" and len(parts) == 2:
+        cfg = {"cluster": {"url": "redis://localhost:6379/0", parts[1]: value}}
     else:
         cfg = {parts[0]: value}
     with pytest.raises(ConfigError) as info:

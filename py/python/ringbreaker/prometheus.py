@@ -36,13 +36,31 @@ records durations inside the native core and exposes no per-call hook, so a coll
 observe them without wrapping every call.
 
 Each scrape takes one ``metrics()`` snapshot per breaker (O(buckets), no lock shared with calls).
+
+The trading facade (:class:`ringbreaker.trading.TradingBreakers`) has its own collector,
+``TradingCollector(tb, labels={"desk": "eu"}).register()``, with these series (each also with the
+constant ``labels`` given):
+
+* ``ringbreaker_trading_state{state}`` — gauge, 1 for the facade's state and 0 for the two others
+  (``active``, ``reducing``, ``halted``).
+* ``ringbreaker_trading_breaker_tripped{name,type}`` — gauge, 1 while the facade breaker ``name``
+  is open (tripped, latched or halting), else 0: one series per configured breaker.
+* ``ringbreaker_trading_risk_score`` — gauge, the status's risk score (0..100).
+* ``ringbreaker_trading_checks_total``, ``ringbreaker_trading_events_total{kind}``,
+  ``ringbreaker_trading_dropped_events_total`` — counters since the facade was made;
+  ``ringbreaker_trading_subscriber_dropped_events_total{subscriber}`` — each live subscriber's
+  dropped events, summed by subscriber name (a closed subscriber's series goes away).
+
+A scrape reads :meth:`~ringbreaker.trading.TradingBreakers.gauges` (O(breakers + subscribers),
+safe from the scrape thread).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
@@ -51,7 +69,10 @@ from ._breaker import CircuitBreaker, Subscription
 from ._registry import Registry
 from ._types import State, Transition
 
-__all__ = ["CircuitBreakerCollector"]
+if TYPE_CHECKING:
+    from .trading import TradingBreakers
+
+__all__ = ["CircuitBreakerCollector", "TradingCollector"]
 
 STATE_LABELS: dict[State, str] = {
     State.CLOSED: "closed",
@@ -189,3 +210,64 @@ class CircuitBreakerCollector(Collector):
         for labels, n in counted:
             transitions.add_metric(list(labels), n)
         yield from (state, buffered, slow, failure_rate, slow_rate, not_permitted, stale, generation, transitions)
+
+
+_TRADING_STATES = ("active", "reducing", "halted")
+
+
+class TradingCollector(Collector):
+    """Exports a trading facade's state, tripped breakers, risk score and event counters at each
+    scrape (see the module docstring for the series). ``labels`` are added to every series, to
+    tell several facades of one process apart (``{"desk": "eu"}``)."""
+
+    def __init__(self, facade: TradingBreakers, *, labels: Mapping[str, str] | None = None) -> None:
+        from .trading import TradingBreakers
+
+        if not isinstance(facade, TradingBreakers):
+            raise TypeError(f"facade must be a ringbreaker.trading.TradingBreakers, got {type(facade).__name__}")
+        fixed = dict(labels or {})
+        for k, v in fixed.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError(f"labels must map str to str, got {k!r}: {v!r}")
+            if k in ("state", "name", "type", "kind", "subscriber"):
+                raise ValueError(f"labels: {k!r} is a label of the collector's own series")
+        self._facade = weakref.ref(facade)
+        self._keys = list(fixed)
+        self._values = list(fixed.values())
+
+    def register(self, registry: CollectorRegistry = REGISTRY) -> TradingCollector:
+        """Register with ``registry`` (default: prometheus_client's global one); returns self."""
+        registry.register(self)
+        return self
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # the series depend on the facade's breakers and subscribers
+
+    def collect(self) -> Iterator[Metric]:
+        tb = self._facade()
+        if tb is None:
+            return
+        g = tb.gauges()
+        k, v = self._keys, self._values
+        p = "ringbreaker_trading"
+        state = GaugeMetricFamily(f"{p}_state", "The trading facade's state (1 = current)", labels=[*k, "state"])
+        for label in _TRADING_STATES:
+            state.add_metric([*v, label], 1.0 if g.state.value == label else 0.0)
+        tripped = GaugeMetricFamily(f"{p}_breaker_tripped", "1 while the facade breaker is open",
+                                    labels=[*k, "name", "type"])
+        for name, is_open in sorted(g.tripped.items()):
+            tripped.add_metric([*v, name, g.types[name].value], 1.0 if is_open else 0.0)
+        risk = GaugeMetricFamily(f"{p}_risk_score", "The trading facade's risk score, 0..100", labels=k)
+        risk.add_metric(v, g.risk_score)
+        checks = CounterMetricFamily(f"{p}_checks", "Snapshots checked", labels=k)
+        checks.add_metric(v, g.checks)
+        events = CounterMetricFamily(f"{p}_events", "Events published, by kind", labels=[*k, "kind"])
+        for kind, n in sorted(g.events_by_kind.items()):
+            events.add_metric([*v, kind], n)
+        dropped = CounterMetricFamily(f"{p}_dropped_events", "Events dropped by full subscriber queues", labels=k)
+        dropped.add_metric(v, g.dropped_events)
+        per_sub = CounterMetricFamily(f"{p}_subscriber_dropped_events", "Events dropped, per live subscriber",
+                                      labels=[*k, "subscriber"])
+        for sub, n in sorted(g.subscriber_drops.items()):
+            per_sub.add_metric([*v, sub], n)
+        yield from (state, tripped, risk, checks, events, dropped, per_sub)

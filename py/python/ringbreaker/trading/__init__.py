@@ -7,6 +7,7 @@ from ._breakers import Breaker, ManualTrip
 from ._config import (
     BreakerSpec,
     CalendarConfig,
+    ClusterConfig,
     ConfigError,
     CountConfig,
     DailyLossConfig,
@@ -23,7 +24,7 @@ from ._config import (
     VixConfig,
 )
 from ._events import Subscription
-from ._facade import TimelinePoint, TradingBreakers
+from ._facade import TimelinePoint, TradingBreakers, TradingGauges
 from ._model import (
     INDEX_PLAUSIBLE_MOVE,
     VIX_PLAUSIBLE,
@@ -51,6 +52,7 @@ __all__ = [
     "VIX_PLAUSIBLE",
     "Breaker",
     "CalendarConfig",
+    "ClusterConfig",
     "KillRecord",
     "LuldConfig",
     "ManualTrip",
@@ -84,6 +86,7 @@ __all__ = [
     "StalenessConfig",
     "Subscription",
     "TradingBreakers",
+    "TradingGauges",
     "TradingState",
     "TradingStatus",
     "VenueHaltConfig",

@@ -191,6 +191,26 @@ class CalendarConfig:
     early_closes: tuple[date, ...] = ()
 
 
+#: The ``follow`` modes of :class:`ringbreaker.cluster.AsyncCluster` (kept here so that parsing a
+#: config never imports the ``redis`` client).
+FOLLOW_MODES = ("trips", "all", "kill-switch-only")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: share the kill switches and the market-wide halt with the other facades
+    on the same Redis (``ringbreaker.cluster``, the ``cluster`` extra). ``url`` is the Redis URL;
+    ``origin`` names this facade in the others' attributions (default: host, pid and a random
+    suffix; it must differ between facades); ``follow`` is the cluster's follow mode (the
+    market-wide halt travels as a transition, so ``"kill-switch-only"`` leaves it local);
+    ``namespace`` prefixes the Redis keys (facades share only within one namespace)."""
+
+    url: str
+    origin: str | None = None
+    follow: str = "trips"
+    namespace: str = "ringbreaker"
+
+
 AnyConfig = Union[
     RateConfig, CountConfig, MarketWideConfig, VixConfig, DailyLossConfig, DrawdownConfig,
     ExposureConfig, StalenessConfig, VenueHaltConfig, KillSwitchConfig, LuldConfig, ThrottleConfig,
@@ -287,6 +307,7 @@ class FacadeConfig:
     subscriber_queue_size: int = 1_000
     subscriber_timeout: float = 1.0
     calendar: CalendarConfig = CalendarConfig()
+    cluster: ClusterConfig | None = None
 
 
 def _coerce(path: str, value: Any, hint: Any) -> Any:
@@ -533,7 +554,7 @@ def _parse(source: Mapping[str, Any] | str | os.PathLike[str]) -> FacadeConfig:
                   if (s := _breaker(f"breakers.{name}", name, t)) is not None)
     hints = get_type_hints(FacadeConfig)
     values: dict[str, Any] = {}
-    for k in top - {"breakers", "calendar"}:
+    for k in top - {"breakers", "calendar", "cluster"}:
         if k in source:
             values[k] = _coerce(k, source[k], hints[k])
             lo, hi = RANGES[k]
@@ -550,4 +571,31 @@ def _parse(source: Mapping[str, Any] | str | os.PathLike[str]) -> FacadeConfig:
         cal_values[key] = _coerce(f"calendar.{key}", value, cal_hints[key])
     calendar = CalendarConfig(**cal_values)
     _validate("calendar", calendar)
-    return FacadeConfig(breakers=specs, calendar=calendar, **values)
+    return FacadeConfig(breakers=specs, calendar=calendar, cluster=_cluster(source.get("cluster")), **values)
+
+
+def _cluster(table: Any) -> ClusterConfig | None:
+    """The ``[cluster]`` table, validated (None when absent)."""
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError("cluster", f"expected a table, got {show(table)}")
+    hints = get_type_hints(ClusterConfig)
+    values = {}
+    for key, value in table.items():
+        if key not in hints:
+            raise ConfigError(f"cluster.{key}", f"unknown key (known: {', '.join(sorted(hints))})")
+        values[key] = _coerce(f"cluster.{key}", value, hints[key])
+    if "url" not in values:
+        raise ConfigError("cluster.url", "missing: the Redis URL, e.g. 'redis://host:6379/0'")
+    if not values["url"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("cluster.url", f"expected a redis://, rediss:// or unix:// URL, got {show(values['url'])}")
+    if values.get("follow", "trips") not in FOLLOW_MODES:
+        raise ConfigError("cluster.follow", f"expected one of {', '.join(map(repr, FOLLOW_MODES))}, "
+                                            f"got {show(values['follow'])}")
+    origin = values.get("origin")
+    if origin is not None and (not origin or ": " in origin):
+        raise ConfigError("cluster.origin", f"expected a non-empty name without ': ', got {show(origin)}")
+    if not values.get("namespace", "ringbreaker"):
+        raise ConfigError("cluster.namespace", "expected a non-empty string")
+    return ClusterConfig(**values)

@@ -126,6 +126,13 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subs)
 
+    def drops_by_name(self) -> dict[str, int]:
+        """Each live subscriber's dropped events, summed by subscriber name (from any thread)."""
+        out: dict[str, int] = {}
+        for sub in tuple(self._subs):
+            out[sub.name] = out.get(sub.name, 0) + sub.dropped
+        return out
+
     def subscriber_stats(self) -> list[dict[str, Any]]:
         return [s.stats() for s in self._subs]
 

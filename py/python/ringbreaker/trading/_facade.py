@@ -11,7 +11,7 @@ import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import ManualClock
 from ._breakers import Breaker, CountBreaker, KillSwitch, RateBreaker, VenueHaltBreaker, build
@@ -32,6 +32,10 @@ from ._model import (
 from ._rules import LuldBreaker, ThrottleBreaker
 from ._source import MarketDataSource
 
+if TYPE_CHECKING:
+    from ..cluster import AsyncCluster
+    from ._cluster import ClusterLink
+
 NS = 1_000_000_000
 
 CancelAll = Callable[[], Awaitable[object] | object]
@@ -44,6 +48,20 @@ class TimelinePoint(NamedTuple):
     index_level: float | None
     vix: float | None
     state: TradingState
+
+
+class TradingGauges(NamedTuple):
+    """What the metrics exporters read (:meth:`TradingBreakers.gauges`): the state, each breaker's
+    open flag by name (with its type), the risk score, event counts and each subscriber's drops."""
+
+    state: TradingState
+    tripped: Mapping[str, bool]
+    types: Mapping[str, BreakerType]
+    risk_score: float
+    checks: int
+    events_by_kind: Mapping[str, int]
+    dropped_events: int
+    subscriber_drops: Mapping[str, int]
 
 
 class TradingBreakers:
@@ -61,7 +79,10 @@ class TradingBreakers:
       :meth:`TradingStatus.allows`) if any is REDUCE, else ACTIVE. Cancels are never blocked.
     * Manual trips and the kill switch latch until an explicit :meth:`reset`.
     * There is no monitoring loop, timer or per-breaker task. The only tasks are one delivery
-      worker per event subscriber, all ended by :meth:`close`.
+      worker per event subscriber, the cluster link's two tasks when a cluster is configured,
+      and the cancel-all of a kill switch set by another facade, all ended by :meth:`close`.
+    * With a cluster (a ``[cluster]`` table, or ``cluster=``), every kill switch and market-wide
+      breaker is shared with the other facades on the same Redis: see ``README.md``.
 
     Clock convention: every time is UNIX-epoch nanoseconds; the clock is a zero-argument callable
     returning them (default ``time.time_ns``). For a simulated clock use
@@ -79,6 +100,7 @@ class TradingBreakers:
         source: MarketDataSource | None = None,
         cancel_all: CancelAll | None = None,
         cancel_all_timeout: float = 10.0,
+        cluster: AsyncCluster | None = None,
     ) -> None:
         if cancel_all is not None and not callable(cancel_all):
             raise TypeError("cancel_all must be callable")
@@ -94,6 +116,12 @@ class TradingBreakers:
                              config.subscriber_timeout)
         self._closed = False
         self._build()
+        self._tasks: set[asyncio.Task[KillRecord]] = set()
+        self._actor: tuple[str, str] | None = None  # who is resetting, for the cluster's release
+        self._from_cluster: set[str] = set()  # shared breakers open because the cluster said so
+        self._link: ClusterLink | None = None
+        if cluster is not None or config.cluster is not None:
+            self._link = self._connect(cluster)
 
     def _build(self) -> None:
         """(Re)create every breaker and the aggregate state: the facade as constructed."""
@@ -119,6 +147,69 @@ class TradingBreakers:
         self._kill: KillRecord | None = None
         self._timeline: deque[TimelinePoint] = deque(maxlen=config.history_size)
 
+    def _connect(self, cluster: AsyncCluster | None) -> ClusterLink:
+        """The link to the cluster: ``cluster`` (the caller's, left open by :meth:`close`) or an
+        ``AsyncCluster`` made from the ``[cluster]`` table (closed by :meth:`close`)."""
+        from ..cluster import AsyncCluster
+        from ._cluster import ClusterLink
+
+        cfg = self._config.cluster
+        if cluster is not None:
+            if cfg is not None:
+                raise ValueError("cluster= was given and the configuration has a [cluster] table: give one")
+            if not isinstance(cluster, AsyncCluster):
+                raise TypeError(f"cluster must be a ringbreaker.cluster.AsyncCluster, got {type(cluster).__name__}")
+            if cluster.closed:
+                raise ValueError("cluster= is closed")
+            owned = False
+        else:
+            assert cfg is not None
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError("a facade with a [cluster] table must be made inside a running event loop "
+                                   "(its AsyncCluster runs two tasks on it)") from None
+            cluster = AsyncCluster(cfg.url, follow=cfg.follow,  # type: ignore[arg-type]
+                                   origin=cfg.origin, namespace=cfg.namespace)
+            owned = True
+        try:
+            return ClusterLink(cluster, owned=owned,
+                               kill_switches=[b.name for b in self._by_type.get(BreakerType.KILL_SWITCH, ())],
+                               halts=[b.name for b in self._by_type.get(BreakerType.MARKET_WIDE, ())],
+                               on_remote=self._on_remote)
+        except BaseException:
+            if owned:
+                asyncio.get_running_loop().create_task(cluster.aclose())
+            raise
+
+    def _on_remote(self, name: str, opened: bool, by: str, reason: str) -> None:
+        """Another facade set (or lifted) the shared breaker ``name``: apply it here. A kill
+        switch latches with who and why, and this facade's ``cancel_all`` runs too."""
+        if self._closed:
+            return
+        b = self._breakers[name]
+        now = self._at(None)
+        if opened:
+            if b.is_open:
+                return
+            b.trip(now, reason, by)
+            self._from_cluster.add(name)
+            self._settle(b, now)
+            if isinstance(b, KillSwitch):
+                task = asyncio.get_running_loop().create_task(self._run_cancel_all(by, reason, now, b),
+                                                              name=f"ringbreaker-trading-cancel-all-{name}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        else:
+            # a released kill switch lifts everywhere; a market-wide halt lifts here only if it
+            # came from the cluster (this facade's own rule keeps its own halt)
+            if not b.is_open or not (isinstance(b, KillSwitch) or name in self._from_cluster):
+                return
+            b.reset(now, reason, by)
+            self._settle(b, now)
+            if isinstance(b, KillSwitch):
+                self._kill = None
+
     @classmethod
     def from_config(
         cls,
@@ -128,14 +219,19 @@ class TradingBreakers:
         source: MarketDataSource | None = None,
         cancel_all: CancelAll | None = None,
         cancel_all_timeout: float = 10.0,
+        cluster: AsyncCluster | None = None,
     ) -> TradingBreakers:
         """Build from a dict or a TOML file (validated once; every error is a ``ConfigError``
         naming the key path). ``{}`` runs the standard set: market-wide index drop, VIX, venue
         halt, kill switch and data quality; a ``breakers`` table adds to it by name (``enabled =
         false`` leaves one out). The clock returns UNIX-epoch nanoseconds (default
-        ``time.time_ns``). ``cancel_all`` is awaited by :meth:`kill`."""
+        ``time.time_ns``). ``cancel_all`` is awaited by :meth:`kill` (and when another facade's
+        kill switch reaches this one). ``cluster``: an :class:`ringbreaker.cluster.AsyncCluster`
+        to share the kill switches and market-wide halts through (the caller closes it), instead
+        of a ``[cluster]`` table (``url``, ``origin``, ``follow``, ``namespace``: the facade
+        makes the cluster, inside the running loop, and closes it)."""
         return cls(parse(cfg), clock=clock, source=source, cancel_all=cancel_all,
-                   cancel_all_timeout=cancel_all_timeout)
+                   cancel_all_timeout=cancel_all_timeout, cluster=cluster)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -146,11 +242,18 @@ class TradingBreakers:
         await self.close()
 
     async def close(self) -> None:
-        """End every subscriber worker and thread and the data source. Idempotent."""
+        """End the cluster link (closing the cluster the facade made), the cancel-alls that
+        remote kills started (awaited: each is bounded by ``cancel_all_timeout``), every
+        subscriber worker and thread, and the data source. Idempotent."""
         if self._closed:
             return
         self._closed = True
         try:
+            if self._link is not None:
+                link, self._link = self._link, None
+                await link.aclose()
+            while self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._bus.close()
         finally:
             if self._source is not None:
@@ -216,8 +319,12 @@ class TradingBreakers:
         """Check each snapshot in order, from the facade's initial state (every breaker, the
         history and the event numbering are rebuilt first; subscribers stay), delivering every
         event to every subscriber before the next snapshot. The same snapshots always give the
-        same statuses, events and history, whatever the facade did before."""
+        same statuses, events and history, whatever the facade did before. Not with a cluster:
+        a replay must neither publish to nor follow the live desk."""
         self._live()
+        if self._link is not None:
+            raise RuntimeError("replay() needs a facade without a cluster: make one from the same "
+                               "configuration without [cluster] to replay")
         self._bus.restart()
         self._build()
         out = []
@@ -251,10 +358,18 @@ class TradingBreakers:
     def _settle(self, b: Breaker, now: int) -> None:
         """Publish `b`'s events and fold its state into the aggregate (O(1) unless the top
         risk fell)."""
+        last = ""
         for kind, reason, value in b.drain():
+            last = reason
             self._bus.publish(BreakerEvent(self._bus.next_seq(), kind, b.name, b.type, b.effect, now, reason, value))
         effect = b.effect if b.is_open else None
         previous = self._open.get(b.name)
+        if self._link is not None and (effect is None) is not (previous is None):
+            if effect is None:
+                self._from_cluster.discard(b.name)
+            m = b.manual
+            by, why = self._actor or ((m.by, m.reason) if m is not None else ("rule", last))
+            self._link.push(b.name, effect is not None, by, why)
         if effect is not previous:
             if previous is Effect.HALT:
                 self._n_halt -= 1
@@ -424,7 +539,11 @@ class TradingBreakers:
         b.reset(now, reason, by)
         if isinstance(b, RateBreaker | CountBreaker):
             b.observe(None, now)
-        self._settle(b, now)
+        self._actor = (by, reason)
+        try:
+            self._settle(b, now)
+        finally:
+            self._actor = None
         if isinstance(b, KillSwitch):
             self._kill = None
         return self.status()
@@ -513,9 +632,43 @@ class TradingBreakers:
             "bad_readings": self._bad_readings,
             "manual": {b.name: b.manual._asdict() for b in self._all if b.manual is not None},
             "kill": None if self._kill is None else {f: getattr(self._kill, f) for f in KillRecord.__slots__},
+            "cluster": self._cluster_stats(),
             "orders_rejected_by_throttle": sum(b.rejected for b in self._by_type.get(BreakerType.ORDER_THROTTLE, ())
                                                if isinstance(b, ThrottleBreaker)),
         }
+
+    def gauges(self) -> TradingGauges:
+        """The state, tripped breakers, risk score and drop counts, for an exporter
+        (``ringbreaker.prometheus.TradingCollector``, ``ringbreaker.otel.instrument_trading``).
+        Safe from any thread (a scrape thread): it only reads, copying each container in one
+        step, and never builds or caches the status. O(breakers + subscribers)."""
+        open_ = dict(self._open)
+        if any(e is Effect.HALT for e in open_.values()):
+            state = TradingState.HALTED
+        elif open_:
+            state = TradingState.REDUCING
+        else:
+            state = TradingState.ACTIVE
+        bus = self._bus
+        return TradingGauges(
+            state=state,
+            tripped=types.MappingProxyType({b.name: b.name in open_ for b in self._all}),
+            types=types.MappingProxyType({b.name: b.type for b in self._all}),
+            risk_score=round(self._risk_max, 1),
+            checks=self._checks,
+            events_by_kind=types.MappingProxyType(dict(bus.by_kind)),
+            dropped_events=bus.dropped,
+            subscriber_drops=types.MappingProxyType(bus.drops_by_name()),
+        )
+
+    def _cluster_stats(self) -> dict[str, Any] | None:
+        """The cluster link's counters (``ringbreaker.cluster.ClusterStats``) and the shared
+        breakers; None without a cluster."""
+        if self._link is None:
+            return None
+        import dataclasses
+
+        return {**dataclasses.asdict(self._link.stats()), "shared": sorted(self._link.names)}
 
     # -- the old facade's names (deprecated) ---------------------------------------------------
 
