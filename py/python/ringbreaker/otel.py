@@ -224,20 +224,36 @@ class TradingInstrumentation:
         self._attrs = dict(attributes)
         self._closed = False
         self.instruments = [
-            meter.create_observable_gauge("trading.state", [self._state], unit="1",
-                                          description="1 for the trading facade's state, 0 otherwise"),
-            meter.create_observable_gauge("trading.breaker.tripped", [self._tripped], unit="1",
-                                          description="1 while the facade breaker is open"),
-            meter.create_observable_gauge("trading.risk_score", [self._one(lambda g: g.risk_score)],
-                                          unit="{score}", description="The trading facade's risk score, 0..100"),
-            meter.create_observable_counter("trading.checks", [self._one(lambda g: g.checks)],
-                                            unit="{check}", description="Snapshots checked"),
-            meter.create_observable_counter("trading.events", [self._events], unit="{event}",
-                                            description="Events published, by kind"),
-            meter.create_observable_counter("trading.dropped_events", [self._one(lambda g: g.dropped_events)],
-                                            unit="{event}", description="Events dropped by full subscriber queues"),
-            meter.create_observable_counter("trading.subscriber.dropped_events", [self._per_subscriber],
-                                            unit="{event}", description="Events dropped, per live subscriber"),
+            meter.create_observable_gauge(
+                "trading.state", [self._state], unit="1", description="1 for the trading facade's state, 0 otherwise"
+            ),
+            meter.create_observable_gauge(
+                "trading.breaker.tripped", [self._tripped], unit="1", description="1 while the facade breaker is open"
+            ),
+            meter.create_observable_gauge(
+                "trading.risk_score",
+                [self._one(lambda g: g.risk_score)],
+                unit="{score}",
+                description="The trading facade's risk score, 0..100",
+            ),
+            meter.create_observable_counter(
+                "trading.checks", [self._one(lambda g: g.checks)], unit="{check}", description="Snapshots checked"
+            ),
+            meter.create_observable_counter(
+                "trading.events", [self._events], unit="{event}", description="Events published, by kind"
+            ),
+            meter.create_observable_counter(
+                "trading.dropped_events",
+                [self._one(lambda g: g.dropped_events)],
+                unit="{event}",
+                description="Events dropped by full subscriber queues",
+            ),
+            meter.create_observable_counter(
+                "trading.subscriber.dropped_events",
+                [self._per_subscriber],
+                unit="{event}",
+                description="Events dropped, per live subscriber",
+            ),
         ]
 
     def _gauges(self) -> TradingGauges | None:
@@ -248,16 +264,19 @@ class TradingInstrumentation:
         g = self._gauges()
         if g is None:
             return []
-        return [Observation(1 if g.state.value == s else 0, {**self._attrs, "trading.state": s})
-                for s in ("active", "reducing", "halted")]
+        return [
+            Observation(1 if g.state.value == s else 0, {**self._attrs, "trading.state": s})
+            for s in ("active", "reducing", "halted")
+        ]
 
     def _tripped(self, options: CallbackOptions) -> Iterable[Observation]:
         g = self._gauges()
         if g is None:
             return []
-        return [Observation(1 if is_open else 0, {**self._attrs, NAME: name,
-                                                  "trading.breaker.type": g.types[name].value})
-                for name, is_open in g.tripped.items()]
+        return [
+            Observation(1 if is_open else 0, {**self._attrs, NAME: name, "trading.breaker.type": g.types[name].value})
+            for name, is_open in g.tripped.items()
+        ]
 
     def _events(self, options: CallbackOptions) -> Iterable[Observation]:
         g = self._gauges()

@@ -253,8 +253,9 @@ class TradingCollector(Collector):
         state = GaugeMetricFamily(f"{p}_state", "The trading facade's state (1 = current)", labels=[*k, "state"])
         for label in _TRADING_STATES:
             state.add_metric([*v, label], 1.0 if g.state.value == label else 0.0)
-        tripped = GaugeMetricFamily(f"{p}_breaker_tripped", "1 while the facade breaker is open",
-                                    labels=[*k, "name", "type"])
+        tripped = GaugeMetricFamily(
+            f"{p}_breaker_tripped", "1 while the facade breaker is open", labels=[*k, "name", "type"]
+        )
         for name, is_open in sorted(g.tripped.items()):
             tripped.add_metric([*v, name, g.types[name].value], 1.0 if is_open else 0.0)
         risk = GaugeMetricFamily(f"{p}_risk_score", "The trading facade's risk score, 0..100", labels=k)
@@ -266,8 +267,9 @@ class TradingCollector(Collector):
             events.add_metric([*v, kind], n)
         dropped = CounterMetricFamily(f"{p}_dropped_events", "Events dropped by full subscriber queues", labels=k)
         dropped.add_metric(v, g.dropped_events)
-        per_sub = CounterMetricFamily(f"{p}_subscriber_dropped_events", "Events dropped, per live subscriber",
-                                      labels=[*k, "subscriber"])
+        per_sub = CounterMetricFamily(
+            f"{p}_subscriber_dropped_events", "Events dropped, per live subscriber", labels=[*k, "subscriber"]
+        )
         for sub, n in sorted(g.subscriber_drops.items()):
             per_sub.add_metric([*v, sub], n)
         yield from (state, tripped, risk, checks, events, dropped, per_sub)
