@@ -164,3 +164,41 @@ def test_close_stops_counting_transitions() -> None:
     b.reset()
     t = [m for m in c.collect() if m.name.endswith("_transitions")][0]
     assert [(s.labels["to_state"], s.value) for s in t.samples] == [("open", 1)]
+
+
+def test_calls_seconds_histogram_by_kind(serve: tuple[CollectorRegistry, str]) -> None:
+    reg, url = serve
+    registry = Registry()
+    clock = ManualClock(0)
+    cb = registry.create("timed", time_calls=True, minimum_calls=1000, clock=clock)
+    CircuitBreakerCollector(registry).register(reg)
+
+    def work(seconds: float, fail: bool = False) -> None:
+        clock.advance(seconds)
+        if fail:
+            raise ConnectionError("down")
+
+    guarded = cb(work)
+    guarded(0.003)
+    guarded(0.003)
+    guarded(0.2)
+    with pytest.raises(ConnectionError):
+        guarded(0.04, True)
+    untimed = registry.create("untimed", clock=clock)  # no timing: no samples, no series
+    untimed.record(untimed.try_acquire(), success=True)
+    text, s = scrape(url)
+    p = "resilience4j_circuitbreaker_calls_seconds"
+
+    def v(metric: str, /, **labels: str) -> float:
+        return s[(metric, tuple(sorted(labels.items())))]
+
+    assert v(f"{p}_count", name="timed", kind="successful") == 3
+    assert v(f"{p}_sum", name="timed", kind="successful") == pytest.approx(0.206)
+    assert v(f"{p}_bucket", name="timed", kind="successful", le="0.0025") == 0
+    assert v(f"{p}_bucket", name="timed", kind="successful", le="0.005") == 2
+    assert v(f"{p}_bucket", name="timed", kind="successful", le="0.25") == 3
+    assert v(f"{p}_bucket", name="timed", kind="successful", le="+Inf") == 3
+    assert v(f"{p}_count", name="timed", kind="failed") == 1
+    assert v(f"{p}_bucket", name="timed", kind="failed", le="0.025") == 0
+    assert v(f"{p}_bucket", name="timed", kind="failed", le="0.05") == 1
+    assert not any(k[0].startswith(p) and ("name", "untimed") in k[1] for k in s)

@@ -31,9 +31,11 @@ uses, so existing dashboards work (``ringbreaker_names=True`` gives the same ser
   to_state,reason}`` (counted from the moment the collector first sees the breaker: it
   subscribes to each breaker of the registry at construction and at each scrape).
 
-Not exported: ``..._calls_seconds`` (a histogram of call durations). The public breaker API
-records durations inside the native core and exposes no per-call hook, so a collector cannot
-observe them without wrapping every call.
+* ``..._calls_seconds{name,kind="successful|failed|ignored"}`` — histogram of call durations
+  (``_bucket{le}``, ``_sum``, ``_count``), fed by the breaker's per-call hooks
+  (:meth:`~ringbreaker.CircuitBreaker.subscribe_calls`) from the moment the collector first sees
+  the breaker. Only timed calls have a duration: a breaker times its calls when
+  ``slow_call_duration``, ``timeout`` or ``time_calls=True`` is set.
 
 Each scrape takes one ``metrics()`` snapshot per breaker (O(buckets), no lock shared with calls).
 
@@ -57,17 +59,18 @@ safe from the scrape thread).
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from ._breaker import CircuitBreaker, Subscription
 from ._registry import Registry
-from ._types import State, Transition
+from ._types import CallEvent, State, Transition
 
 if TYPE_CHECKING:
     from .trading import TradingBreakers
@@ -82,6 +85,28 @@ STATE_LABELS: dict[State, str] = {
     State.DISABLED: "disabled",
     State.METRICS_ONLY: "metrics_only",
 }
+
+#: Upper bounds (seconds) of the ``..._calls_seconds`` histogram's buckets, from 100 µs to 10 s.
+CALL_SECONDS_BUCKETS: tuple[float, ...] = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+# A call hook's outcome kind -> Resilience4j's `kind` label.
+_CALL_KINDS = {"success": "successful", "failure": "failed", "ignored": "ignored"}
 
 
 class CircuitBreakerCollector(Collector):
@@ -123,6 +148,9 @@ class CircuitBreakerCollector(Collector):
         self._lock = threading.Lock()
         self._subs: weakref.WeakKeyDictionary[CircuitBreaker, Subscription] = weakref.WeakKeyDictionary()
         self._transitions: dict[tuple[str, str, str, str], int] = {}
+        self._call_subs: weakref.WeakKeyDictionary[CircuitBreaker, Subscription] = weakref.WeakKeyDictionary()
+        # (name, kind) -> [count per bucket (not cumulative), sum of seconds]
+        self._durations: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
         self._closed = False
         self.watch()
 
@@ -139,18 +167,32 @@ class CircuitBreakerCollector(Collector):
             for b in self._breakers():
                 if b not in self._subs:
                     self._subs[b] = b.subscribe(self._count)
+                    self._call_subs[b] = b.subscribe_calls(self._observe)
 
     def _count(self, t: Transition) -> None:
         key = (t.breaker, STATE_LABELS[t.from_state], STATE_LABELS[t.to_state], t.reason)
         with self._lock:
             self._transitions[key] = self._transitions.get(key, 0) + 1
 
+    def _observe(self, ev: CallEvent) -> None:
+        kind = _CALL_KINDS.get(ev.kind)
+        if kind is None or ev.duration is None:
+            return
+        i = bisect.bisect_left(CALL_SECONDS_BUCKETS, ev.duration)
+        with self._lock:
+            counts, total = self._durations.setdefault(
+                (ev.breaker, kind), ([0] * (len(CALL_SECONDS_BUCKETS) + 1), [0.0])
+            )
+            counts[i] += 1
+            total[0] += ev.duration
+
     def close(self) -> None:
-        """Stop counting transitions (unsubscribes from every breaker)."""
+        """Stop counting transitions and call durations (unsubscribes from every breaker)."""
         with self._lock:
             self._closed = True
-            subs = list(self._subs.values())
+            subs = [*self._subs.values(), *self._call_subs.values()]
             self._subs = weakref.WeakKeyDictionary()
+            self._call_subs = weakref.WeakKeyDictionary()
         for s in subs:
             s.close()
 
@@ -205,11 +247,32 @@ class CircuitBreakerCollector(Collector):
             not_permitted.add_metric([name, "not_permitted"], m.rejected)
             stale.add_metric([name], m.stale)
             generation.add_metric([name], m.generation)
+        calls = HistogramMetricFamily(
+            f"{p}_calls_seconds", "Duration of timed calls, by outcome", labels=["name", "kind"]
+        )
         with self._lock:
             counted = sorted(self._transitions.items())
+            durations = sorted((k, (list(c), t[0])) for k, (c, t) in self._durations.items())
         for labels, n in counted:
             transitions.add_metric(list(labels), n)
-        yield from (state, buffered, slow, failure_rate, slow_rate, not_permitted, stale, generation, transitions)
+        for (name, kind), (counts, total) in durations:
+            cumulative, buckets = 0, []
+            for le, n in zip([*map(str, CALL_SECONDS_BUCKETS), "+Inf"], counts, strict=True):
+                cumulative += n
+                buckets.append((le, cumulative))
+            calls.add_metric([name, kind], buckets, sum_value=total)
+        yield from (
+            state,
+            buffered,
+            slow,
+            failure_rate,
+            slow_rate,
+            not_permitted,
+            stale,
+            generation,
+            transitions,
+            calls,
+        )
 
 
 _TRADING_STATES = ("active", "reducing", "halted")
