@@ -206,6 +206,25 @@ def test_kill_switch_reaches_a_process_that_attaches_later(server: RedisServer, 
             assert "orders" not in late.killed
 
 
+def test_a_release_by_another_process_lifts_the_kill_there_only(server: RedisServer, ns: str) -> None:
+    with Cluster(server.url, namespace=ns) as a, Cluster(server.url, namespace=ns) as b:
+        ca, cb = a.attach(breaker()), b.attach(breaker())
+        a.kill("orders", "fat finger")
+        wait_for(lambda: cb.state == State.FORCED_OPEN, "the kill to reach b")
+        b.release("orders")  # b is not the kill's origin: it lifts it for itself only
+        assert cb.state == State.CLOSED
+        time.sleep(0.3)
+        assert ca.state == State.FORCED_OPEN
+        # The cluster's record of the kill is untouched, so a process attaching now finds it,
+        # with its reason.
+        with Cluster(server.url, namespace=ns) as late:
+            cl = late.attach(breaker())
+            wait_for(lambda: cl.state == State.FORCED_OPEN, "the late process to find the kill")
+            assert "orders" in late.killed
+        a.release("orders")
+        wait_for(lambda: "orders" not in b.killed, "the origin's release")
+
+
 def test_redis_outage_degrades_to_local_and_reconciles(caplog: pytest.LogCaptureFixture, ns: str) -> None:
     caplog.set_level(logging.INFO, logger="ringbreaker.cluster")
     srv = RedisServer()

@@ -178,8 +178,10 @@ def test_a_facade_that_starts_after_a_kill_finds_it_latched(server: RedisServer,
             async with TradingBreakers.from_config(config(server, ns, "desk-late"), cancel_all=cancel) as late:
                 await until(lambda: late.status().state is TradingState.HALTED, "the late facade to find the kill")
                 m = late.breaker("kill_switch").manual
-                assert m is not None and m.by == "cluster desk-a"
-                assert m.reason == "kill switch held in the cluster (found on connect)"
+                # The kill's who and why are kept in the cluster's record, so a late facade
+                # gets them too, not only the origin.
+                assert m is not None and m.by == "alice via cluster desk-a"
+                assert m.reason == "end of day"
                 await until(lambda: cancel.calls == 1, "the late facade's cancel-all")
 
     asyncio.run(main())

@@ -208,7 +208,10 @@ class AsyncCluster(_Base):
                             newest = await r.xrevrange(core.stream, count=1)
                             last_id = newest[0][0].decode() if newest else "0-0"
                         for name_b, value in (await r.hgetall(core.kill_key)).items():
-                            self._core.apply_kill(name_b.decode(), json.loads(value).get("origin", "?"))
+                            held = json.loads(value)
+                            self._core.apply_kill(
+                                name_b.decode(), str(held.get("origin", "?")), held.get("reason")
+                            )
                         self._read_ok = True
                         core.link_ok("read")
                         back.reset()

@@ -335,13 +335,17 @@ class _Core:
         self.enqueue("kill", name, reason=reason, force=True)
 
     def release(self, name: str, reason: str) -> None:
+        """Lift a kill switch here. Only the origin that set it lifts it everywhere (and removes
+        it from Redis); a release by another process lifts it locally only, so the kill stays
+        recorded for processes that attach later and for the origin's followers."""
         cb = self.breaker(name)
         with self.lock:
             self.kills.pop(name, None)
-            self.my_kills.pop(name, None)
+            mine = self.my_kills.pop(name, None) is not None
         if cb is not None and cb.state == State.FORCED_OPEN:
             self._do(cb, "reset", f"cluster kill switch released: {reason}")
-        self.enqueue("release", name, reason=reason, force=True)
+        if mine:
+            self.enqueue("release", name, reason=reason, force=True)
 
     # -- link state ---------------------------------------------------------------------------
 
@@ -532,13 +536,19 @@ class _Core:
         self._do(cb, op, note)
         return op, None
 
-    def apply_kill(self, name: str, origin: str) -> None:
-        """A kill switch found in the Redis hash (on connect or reconnect)."""
+    def apply_kill(self, name: str, origin: str, reason: str | None = None) -> None:
+        """A kill switch found in the Redis hash (on connect or reconnect), with the reason its
+        origin gave, when the hash has it."""
         with self.lock:
             self.kills.setdefault(name, origin)
         cb = self.breaker(name)
         if cb is not None and cb.state != State.FORCED_OPEN:
-            self._do(cb, "force_open", f"cluster kill switch from {origin} (reconciled)")
+            note = (
+                f"cluster kill switch from {origin}: {reason}"
+                if reason
+                else f"cluster kill switch from {origin} (reconciled)"
+            )
+            self._do(cb, "force_open", note)
 
     def stats(self, connected: bool) -> ClusterStats:
         with self.lock:

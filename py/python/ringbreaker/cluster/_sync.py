@@ -234,9 +234,8 @@ class Cluster(_Base):
     def _reconcile(self, r: Any) -> None:
         """Apply kill switches recorded in Redis (set while this link was away)."""
         for name_b, value in r.hgetall(self._core.kill_key).items():
-            name = name_b.decode()
-            origin = json.loads(value).get("origin", "?")
-            self._core.apply_kill(name, origin)
+            held = json.loads(value)
+            self._core.apply_kill(name_b.decode(), str(held.get("origin", "?")), held.get("reason"))
 
 
     # -- half-open leases ---------------------------------------------------------------------
