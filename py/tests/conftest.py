@@ -1,5 +1,5 @@
 import os
 import sys
 
-# model.py lives beside the tests
+# Test helpers (redis_fixture.py) live beside the tests.
 sys.path.insert(0, os.path.dirname(__file__))
