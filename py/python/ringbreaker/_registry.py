@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import types
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ._breaker import _CONFIG_DEFAULTS, CircuitBreaker, Config
@@ -139,3 +140,26 @@ def _restore(name: str, options: dict[str, Any]) -> CircuitBreaker:
     if existing is not None:
         return existing
     return registry.get_or_create(name, **options)
+
+
+def breaker_source(breakers: Registry | Iterable[CircuitBreaker]) -> Callable[[], list[CircuitBreaker]]:
+    """What an exporter reads at each collection: the registry's current breakers, or the given
+    breakers held weakly (a breaker that is gone drops out). Shared by the Prometheus collector
+    and the OpenTelemetry instruments."""
+    if isinstance(breakers, Registry):
+        reg = breakers
+
+        def from_registry() -> list[CircuitBreaker]:
+            return [b for b in (reg.get(n) for n in reg) if b is not None]
+
+        return from_registry
+    fixed = list(breakers)
+    for b in fixed:
+        if not isinstance(b, CircuitBreaker):
+            raise TypeError(f"breakers must hold CircuitBreaker values, got {type(b).__name__}")
+    refs = [weakref.ref(b) for b in fixed]
+
+    def from_refs() -> list[CircuitBreaker]:
+        return [b for b in (r() for r in refs) if b is not None]
+
+    return from_refs

@@ -50,7 +50,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from ._breaker import CircuitBreaker, Subscription
-from ._registry import Registry
+from ._registry import Registry, breaker_source
 from ._types import Metrics, State, Transition
 
 if TYPE_CHECKING:
@@ -193,22 +193,7 @@ def instrument(
     """Report every live breaker of ``breakers`` (a :class:`~ringbreaker.Registry` — breakers
     registered later included — or a fixed iterable, held weakly) through OpenTelemetry, on the
     meter ``ringbreaker`` of ``meter_provider`` (default: the global one)."""
-    if isinstance(breakers, Registry):
-        reg = breakers
-
-        def source() -> list[CircuitBreaker]:
-            return [b for b in (reg.get(n) for n in reg) if b is not None]
-
-    else:
-        fixed = list(breakers)
-        for b in fixed:
-            if not isinstance(b, CircuitBreaker):
-                raise TypeError(f"breakers must hold CircuitBreaker values, got {type(b).__name__}")
-        refs = [weakref.ref(b) for b in fixed]
-
-        def source() -> list[CircuitBreaker]:
-            return [b for b in (r() for r in refs) if b is not None]
-
+    source = breaker_source(breakers)
     from . import __version__
 
     meter = (meter_provider or metrics.get_meter_provider()).get_meter("ringbreaker", __version__)

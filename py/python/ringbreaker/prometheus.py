@@ -69,7 +69,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from ._breaker import CircuitBreaker, Subscription
-from ._registry import Registry
+from ._registry import Registry, breaker_source
 from ._types import CallEvent, State, Transition
 
 if TYPE_CHECKING:
@@ -124,26 +124,9 @@ class CircuitBreakerCollector(Collector):
     ) -> None:
         if not isinstance(ringbreaker_names, bool):
             raise TypeError(f"ringbreaker_names must be a bool, got {type(ringbreaker_names).__name__}")
-        if isinstance(breakers, Registry):
-            reg = breakers
-
-            def source() -> list[CircuitBreaker]:
-                return [b for b in (reg.get(n) for n in reg) if b is not None]
-
-            self._source: Callable[[], Iterable[CircuitBreaker]] = source
-        elif callable(breakers):
-            self._source = breakers
-        else:
-            fixed = list(breakers)
-            for b in fixed:
-                if not isinstance(b, CircuitBreaker):
-                    raise TypeError(f"breakers must hold CircuitBreaker values, got {type(b).__name__}")
-            refs = [weakref.ref(b) for b in fixed]
-
-            def from_refs() -> list[CircuitBreaker]:
-                return [b for b in (r() for r in refs) if b is not None]
-
-            self._source = from_refs
+        self._source: Callable[[], Iterable[CircuitBreaker]] = (
+            breakers if callable(breakers) else breaker_source(breakers)
+        )
         self._prefix = "ringbreaker" if ringbreaker_names else "resilience4j"
         self._lock = threading.Lock()
         self._subs: weakref.WeakKeyDictionary[CircuitBreaker, Subscription] = weakref.WeakKeyDictionary()
