@@ -6,6 +6,7 @@ installs into .venv. No server is a test failure, never a skip.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -13,10 +14,25 @@ import stat
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 
 
 class NoRedisServer(RuntimeError):
     pass
+
+
+#: A deadline for something that must happen in the cluster tests, never a speed claim.
+WAIT = 15.0
+
+
+async def async_wait_for(cond: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    """Await until ``cond()`` is true, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def redis_server_binary() -> str:

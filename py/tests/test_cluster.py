@@ -11,12 +11,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from redis_fixture import RedisServer
+from redis_fixture import WAIT, RedisServer, async_wait_for
 
 from ringbreaker import CircuitBreaker, CircuitOpenError, ManualClock, State
 from ringbreaker.cluster import AsyncCluster, Cluster, ClusterEvent, ClusterTrip
-
-WAIT = 15.0  # generous: a deadline for something that must happen, never a speed claim
 
 
 def wait_for(cond: Callable[[], object], what: str, timeout: float = WAIT) -> None:
@@ -25,15 +23,6 @@ def wait_for(cond: Callable[[], object], what: str, timeout: float = WAIT) -> No
         if cond():
             return
         time.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def async_wait_for(cond: Callable[[], object], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.005)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -7,15 +7,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from redis_fixture import WAIT, RedisServer
+from redis_fixture import async_wait_for as until
 
-from redis_fixture import RedisServer
 from ringbreaker.cluster import AsyncCluster
 from ringbreaker.trading import (
     ConfigError,
@@ -27,7 +28,6 @@ from ringbreaker.trading import (
 )
 from ringbreaker.trading._cluster import attribution
 
-WAIT = 15.0  # a deadline for something that must happen, never a speed claim
 ET = ZoneInfo("America/New_York")
 PRIOR = 5000.0
 
@@ -38,15 +38,6 @@ def at(hh: int, mm: int, ss: int = 0) -> datetime:
 
 def drop(t: datetime, fraction: float) -> MarketSnapshot:
     return MarketSnapshot(timestamp=t, index_level=PRIOR * (1 - fraction), index_prior_close=PRIOR)
-
-
-async def until(cond: Callable[[], object], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
