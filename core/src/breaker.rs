@@ -262,6 +262,17 @@ impl Breaker {
             .then_some(Published { entered_at, open_ns, window_gen })
     }
 
+    /// A settled state word and what its transition published, read consistently (queries
+    /// that need both: `retry_after`, `snapshot`).
+    fn settled_published(&self) -> (u64, Published) {
+        loop {
+            let raw = self.settled();
+            if let Some(p) = self.times(raw) {
+                return (raw, p);
+            }
+        }
+    }
+
     /// The instant the newest trial lease of the HalfOpen generation in `raw` lapses. Read
     /// after `raw`, so it includes every lease issued up to `raw` (T5).
     fn lease_end(&self) -> u64 {
@@ -943,24 +954,21 @@ impl Breaker {
     /// of its newest lease (and once that has passed, the open period the lapse would start);
     /// `None` for ForcedOpen, which only a manual `reset` ends. Changes nothing.
     pub fn retry_after(&self, now: u64) -> Option<u64> {
-        loop {
-            let raw = self.settled();
-            let Some(p) = self.times(raw) else { continue };
-            let w = Word::unpack(raw);
-            return match w.state {
-                State::Closed | State::MetricsOnly | State::Disabled => Some(0),
-                State::ForcedOpen => None,
-                State::Open => Some(p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
-                State::HalfOpen if !trials_full(&w, self.core.cfg.half_open_permits) => Some(0),
-                State::HalfOpen => {
-                    let lapse_at = self.lease_end();
-                    if now < lapse_at {
-                        Some(lapse_at - now)
-                    } else {
-                        Some(self.core.cfg.grown_open_ns(p.open_ns))
-                    }
+        let (raw, p) = self.settled_published();
+        let w = Word::unpack(raw);
+        match w.state {
+            State::Closed | State::MetricsOnly | State::Disabled => Some(0),
+            State::ForcedOpen => None,
+            State::Open => Some(p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
+            State::HalfOpen if !trials_full(&w, self.core.cfg.half_open_permits) => Some(0),
+            State::HalfOpen => {
+                let lapse_at = self.lease_end();
+                if now < lapse_at {
+                    Some(lapse_at - now)
+                } else {
+                    Some(self.core.cfg.grown_open_ns(p.open_ns))
                 }
-            };
+            }
         }
     }
 
@@ -971,12 +979,7 @@ impl Breaker {
     /// ageing out with time, while fewer than 65,536 transitions separate it from the current
     /// generation; beyond that it is empty.
     pub fn snapshot(&self, now: u64) -> Metrics {
-        let (raw, p) = loop {
-            let raw = self.settled();
-            if let Some(p) = self.times(raw) {
-                break (raw, p);
-            }
-        };
+        let (raw, p) = self.settled_published();
         let w = Word::unpack(raw);
         let wgen = if w.state.records() {
             Some(w.gen_)
