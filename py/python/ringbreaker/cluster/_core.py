@@ -117,7 +117,12 @@ class ClusterEvent:
 
 @dataclass(frozen=True, slots=True)
 class ClusterStats:
-    """Counters of one cluster link (totals since it was made)."""
+    """Counters of one cluster link (totals since it was made).
+
+    ``connected`` is true while every connection to Redis answers. ``pending`` counts the events
+    queued for publication: it grows during an outage and the publisher drains it right after the
+    links come back, so it reaches 0 shortly after ``connected`` turns true, not at that instant.
+    """
 
     origin: str
     connected: bool
