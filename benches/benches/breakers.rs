@@ -71,6 +71,10 @@ fn single(c: &mut Criterion) {
     g.bench_function("acquire+record/default_clock", |b| {
         b.iter_custom(|n| timed(n, |n| work::acquire_record_clock(&cb, n)))
     });
+    let cb = breaker();
+    g.bench_function("acquire+record/coarse_clock", |b| {
+        b.iter_custom(|n| timed(n, |n| work::acquire_record_coarse(&cb, n)))
+    });
     // Failures that never trip: the threshold is 100 % and one success sits in the window
     // (caller time still, so that success stays in the window).
     let cfg = Config::builder().failure_rate(1.0).build().expect("valid");

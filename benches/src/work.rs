@@ -72,6 +72,31 @@ pub fn floor_fetch_add(c: &AtomicU64, n: u64) {
     }
 }
 
+/// The floor of an exact, stamped counter: `n` × (load the word, check its stamp, swap in the
+/// word + 1), each result kept in a register. A breaker's window cannot use a blind
+/// `fetch_add` — the stamp must be checked before the count changes or a stale record would be
+/// visible for an instant — so this load-then-swap is the least one exact record costs; the
+/// ratio to it says how much the breaker adds beyond the protocol itself.
+#[inline(never)]
+pub fn floor_load_cas(c: &AtomicU64, n: u64) {
+    let c = opaque(c);
+    for _ in 0..n {
+        let mut cur = c.load(Ordering::Acquire);
+        loop {
+            if cur >> 48 != 0 {
+                break;
+            }
+            match c.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(v) => {
+                    keep(v);
+                    break;
+                }
+                Err(v) => cur = v,
+            }
+        }
+    }
+}
+
 /// The old floor, for comparison only: each result through `black_box` (a stack store).
 #[inline(never)]
 pub fn floor_fetch_add_black_box(c: &AtomicU64, n: u64) {
@@ -86,6 +111,14 @@ pub fn floor_fetch_add_black_box(c: &AtomicU64, n: u64) {
 pub fn floor_clock(n: u64) {
     for _ in 0..n {
         keep(now_ns());
+    }
+}
+
+/// Floor: `n` coarse clock reads (what `call()` reads when it needs no duration).
+#[inline(never)]
+pub fn floor_clock_coarse(n: u64) {
+    for _ in 0..n {
+        keep(ringbreaker::now_ns_coarse());
     }
 }
 
@@ -120,6 +153,20 @@ pub fn acquire_record_clock(cb: &CircuitBreaker, n: u64) {
     let cb = opaque(cb);
     for _ in 0..n {
         let now = now_ns();
+        match cb.try_acquire(now) {
+            Ok(p) => keep(u64::from(cb.record(p, Outcome::Success, now).is_some())),
+            Err(_) => keep(u64::MAX),
+        }
+    }
+}
+
+/// The same loop with one coarse clock read a call: the baseline `call()` is held to when it
+/// needs no duration (slow-call detection off), the case in which it reads the coarse clock.
+#[inline(never)]
+pub fn acquire_record_coarse(cb: &CircuitBreaker, n: u64) {
+    let cb = opaque(cb);
+    for _ in 0..n {
+        let now = ringbreaker::now_ns_coarse();
         match cb.try_acquire(now) {
             Ok(p) => keep(u64::from(cb.record(p, Outcome::Success, now).is_some())),
             Err(_) => keep(u64::MAX),

@@ -7,7 +7,7 @@ use crate::placement::next_id;
 use crate::state::{self as word, PENDING, State, TRIAL_SLOTS, Word};
 use crate::sync::{self, AtomicU32, AtomicU64, Ordering};
 use crate::types::{
-    Metrics, Outcome, Permit, PermitKind, Reason, RecordError, Rejected, Transition,
+    Key, Metrics, Outcome, Permit, PermitKind, Reason, RecordError, Rejected, Transition,
 };
 use crate::window::{self, Bucket};
 
@@ -567,10 +567,22 @@ impl Breaker {
     /// [`try_record`](Self::try_record) to have either reported).
     #[inline]
     pub fn record(&self, permit: Permit, outcome: Outcome, now: u64) -> Option<Transition> {
-        if self.record_fast(&permit, outcome, None, now) {
+        self.record_key(permit.key(), outcome, None, now)
+    }
+
+    /// `record` (`duration_ns` `None`) and `record_timed` of a permit taken apart.
+    #[inline]
+    pub(crate) fn record_key(
+        &self,
+        permit: Key,
+        outcome: Outcome,
+        duration_ns: Option<u64>,
+        now: u64,
+    ) -> Option<Transition> {
+        if self.record_fast(&permit, outcome, duration_ns, now) {
             return None;
         }
-        self.record_slow(permit, outcome, None, now)
+        self.record_slow(permit, outcome, duration_ns, now)
     }
 
     /// `record` and `record_timed` off the fast path, out of line so that those stay small
@@ -578,7 +590,7 @@ impl Breaker {
     #[inline(never)]
     fn record_slow(
         &self,
-        permit: Permit,
+        permit: Key,
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,
@@ -605,10 +617,7 @@ impl Breaker {
         duration_ns: u64,
         now: u64,
     ) -> Option<Transition> {
-        if self.record_fast(&permit, outcome, Some(duration_ns), now) {
-            return None;
-        }
-        self.record_slow(permit, outcome, Some(duration_ns), now)
+        self.record_key(permit.key(), outcome, Some(duration_ns), now)
     }
 
     /// [`record_timed`](Self::record_timed) (or [`record`](Self::record) when `duration_ns` is
@@ -623,6 +632,7 @@ impl Breaker {
         duration_ns: Option<u64>,
         now: u64,
     ) -> Result<Option<Transition>, RecordError> {
+        let permit = permit.key();
         if self.record_fast(&permit, outcome, duration_ns, now) {
             return Ok(None);
         }
@@ -633,7 +643,7 @@ impl Breaker {
     #[inline(never)]
     fn record_inner_out_of_line(
         &self,
-        permit: Permit,
+        permit: Key,
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,
@@ -658,7 +668,7 @@ impl Breaker {
     #[inline(always)]
     fn record_fast(
         &self,
-        permit: &Permit,
+        permit: &Key,
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,
@@ -692,7 +702,7 @@ impl Breaker {
     #[inline]
     fn record_inner(
         &self,
-        permit: Permit,
+        permit: Key,
         outcome: Outcome,
         duration_ns: Option<u64>,
         now: u64,

@@ -3,8 +3,8 @@
 use core::fmt;
 
 use crate::breaker::Breaker;
-use crate::clock::now_ns;
-use crate::types::{Outcome, Permit, Rejected, Transition};
+use crate::clock::{coarse_fits, now_ns, now_ns_coarse};
+use crate::types::{Key, Outcome, Permit, PermitKind, Rejected, Transition};
 
 /// A [`Breaker::call`] that did not return a value.
 #[derive(Debug, PartialEq)]
@@ -40,47 +40,68 @@ impl<E: core::error::Error + 'static> core::error::Error for CallError<E> {
 /// cancellation instead, recorded as [`Outcome::Ignored`].)
 #[must_use = "dropping the guard records a failure"]
 pub struct PermitGuard<'a> {
-    breaker: &'a Breaker,
-    permit: Option<Permit>,
-    /// When the call started; read only if slow-call detection is on (otherwise the duration
-    /// is never used and the clock is read once, when the outcome is recorded).
-    started: Option<u64>,
+    pending: Pending<'a>,
+    transition: Option<Transition>,
 }
 
 impl PermitGuard<'_> {
     /// The transition acquiring this permit caused (Open → HalfOpen), if any.
     pub fn transition(&self) -> Option<Transition> {
-        self.permit.as_ref().and_then(Permit::transition)
+        self.transition
     }
 
     /// Record a success.
     pub fn success(mut self) -> Option<Transition> {
-        self.finish(Outcome::Success)
+        self.pending.finish(Outcome::Success)
     }
 
     /// Record a failure.
     pub fn failure(mut self) -> Option<Transition> {
-        self.finish(Outcome::Failure)
+        self.pending.finish(Outcome::Failure)
     }
 
     /// Record that the call says nothing about the resource (not a call).
     pub fn ignore(mut self) -> Option<Transition> {
-        self.finish(Outcome::Ignored)
-    }
-
-    fn finish(&mut self, outcome: Outcome) -> Option<Transition> {
-        let permit = self.permit.take()?;
-        let now = now_ns();
-        match self.started {
-            Some(started) => {
-                self.breaker.record_timed(permit, outcome, now.saturating_sub(started), now)
-            }
-            None => self.breaker.record(permit, outcome, now),
-        }
+        self.pending.finish(Outcome::Ignored)
     }
 }
 
-impl Drop for PermitGuard<'_> {
+/// An outcome still owed for a permit: recorded once, by `finish`, or as a failure on drop.
+/// Holds the permit taken apart (12 bytes) rather than the `Permit` with its transition: a
+/// guard that carried the whole permit was moved through memory with mismatched load and store
+/// widths on every `call()` (store-forwarding stalls; see benches/README.md).
+struct Pending<'a> {
+    breaker: &'a Breaker,
+    key: Key,
+    /// When the call started; read only if slow-call detection is on (otherwise the duration
+    /// is never used and the clock is read once, when the outcome is recorded).
+    started: Option<u64>,
+    done: bool,
+}
+
+impl Pending<'_> {
+    #[inline]
+    fn finish(&mut self, outcome: Outcome) -> Option<Transition> {
+        if self.done {
+            return None;
+        }
+        self.done = true;
+        // No duration to measure and a plain window record: the coarse clock is enough (see
+        // `clock`); anything that decides from elapsed time reads the precise one.
+        let now = if self.started.is_none()
+            && self.key.kind == PermitKind::Normal
+            && coarse_fits(self.breaker.config().bucket_ns())
+        {
+            now_ns_coarse()
+        } else {
+            now_ns()
+        };
+        let duration = self.started.map(|started| now.saturating_sub(started));
+        self.breaker.record_key(self.key, outcome, duration, now)
+    }
+}
+
+impl Drop for Pending<'_> {
     fn drop(&mut self) {
         self.finish(Outcome::Failure);
     }
@@ -90,6 +111,14 @@ impl Breaker {
     /// Ask for a permit now (default clock), as a guard that records itself. The clock is read
     /// here only when the state or slow-call detection needs it.
     pub fn acquire(&self) -> Result<PermitGuard<'_>, Rejected> {
+        let (permit, started) = self.acquire_now()?;
+        let transition = permit.transition();
+        Ok(PermitGuard { pending: self.pending(&permit, started), transition })
+    }
+
+    /// A permit now, and the start time when slow-call detection needs one.
+    #[inline]
+    fn acquire_now(&self) -> Result<(Permit, Option<u64>), Rejected> {
         let started = self.config().slow_call_ns().map(|_| now_ns());
         let permit = match started {
             Some(t) => self.try_acquire(t)?,
@@ -98,7 +127,12 @@ impl Breaker {
                 None => self.try_acquire(now_ns())?,
             },
         };
-        Ok(PermitGuard { breaker: self, permit: Some(permit), started })
+        Ok((permit, started))
+    }
+
+    #[inline]
+    fn pending(&self, permit: &Permit, started: Option<u64>) -> Pending<'_> {
+        Pending { breaker: self, key: permit.key(), started, done: false }
     }
 
     /// Run `f` if the breaker permits it, timing it when slow-call detection is on, and recording
@@ -112,14 +146,15 @@ impl Breaker {
     /// assert_eq!(b.call(|| Err::<u32, _>("down")), Err(CallError::Failed("down")));
     /// ```
     pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
-        let guard = self.acquire().map_err(CallError::Rejected)?;
+        let (permit, started) = self.acquire_now().map_err(CallError::Rejected)?;
+        let mut pending = self.pending(&permit, started);
         match f() {
             Ok(v) => {
-                guard.success();
+                pending.finish(Outcome::Success);
                 Ok(v)
             }
             Err(e) => {
-                guard.failure();
+                pending.finish(Outcome::Failure);
                 Err(CallError::Failed(e))
             }
         }

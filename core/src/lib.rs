@@ -176,7 +176,7 @@ pub use window::Bucket;
 #[cfg(feature = "alloc")]
 pub use boxed::CircuitBreaker;
 #[cfg(feature = "std")]
-pub use clock::now_ns;
+pub use clock::{COARSE_BUCKETS_PER_TICK, coarse_resolution_ns, now_ns, now_ns_coarse};
 #[cfg(feature = "std")]
 pub use guard::{CallError, PermitGuard};
 #[cfg(feature = "metrics")]

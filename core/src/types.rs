@@ -172,7 +172,31 @@ pub struct Permit {
     pub(crate) transition: Option<Transition>,
 }
 
+/// What a record needs of a [`Permit`]: its fields without the transition. Taken apart at the
+/// top of every record entry point so the permit's fields stay in registers on the fast path;
+/// passing the whole `Permit` (40 bytes, with its `Option<Transition>`) to the out-of-line
+/// slow path made the compiler build it on the stack and read it back with wider loads than
+/// it was written with, a store-forwarding stall on every call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Key {
+    pub(crate) breaker_id: u32,
+    pub(crate) generation: u32,
+    pub(crate) kind: PermitKind,
+    pub(crate) slot: u16,
+}
+
 impl Permit {
+    /// The fields a record reads.
+    #[inline(always)]
+    pub(crate) const fn key(&self) -> Key {
+        Key {
+            breaker_id: self.breaker_id,
+            generation: self.generation,
+            kind: self.kind,
+            slot: self.slot,
+        }
+    }
+
     /// The generation of the state this permit was issued in.
     pub const fn generation(&self) -> u32 {
         self.generation

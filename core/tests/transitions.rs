@@ -471,3 +471,52 @@ fn guard_without_slow_detection_records_at_the_end() {
     b.trip(ringbreaker::now_ns()).unwrap();
     assert!(matches!(b.call(|| Ok::<_, ()>(1)), Err(CallError::Rejected(_))));
 }
+
+#[test]
+fn call_times_plain_records_with_the_coarse_clock_and_counts_each_once() {
+    // Default buckets (1 s) are many coarse ticks wide: call() stamps plain records with the
+    // coarse clock, which never runs ahead of now_ns(), so every one is in the window at now_ns().
+    let b = CircuitBreaker::new(Config::builder().minimum_calls(1_000_000).build().unwrap());
+    assert!(
+        b.config().bucket_ns() / ringbreaker::COARSE_BUCKETS_PER_TICK
+            >= ringbreaker::coarse_resolution_ns()
+    );
+    for i in 0..10_000_u32 {
+        let r = if i % 4 == 0 { Err(i) } else { Ok(i) };
+        let _ = b.call(|| r);
+    }
+    let m = b.snapshot(ringbreaker::now_ns());
+    assert_eq!((m.successes, m.failures), (7_500, 2_500));
+    // A guard reports once: its outcome, and nothing more when it is dropped afterwards.
+    let g = b.acquire().unwrap();
+    assert_eq!(g.success(), None);
+    assert_eq!(b.snapshot(ringbreaker::now_ns()).calls, 10_001);
+}
+
+#[test]
+fn call_with_buckets_narrower_than_the_coarse_tick_uses_the_precise_clock() {
+    // 1 µs buckets, a 10 µs window: a coarse timestamp (up to a tick, 1-4 ms, old) would put
+    // the record thousands of buckets back, outside the window read right after the call. With
+    // the precise clock it is inside unless the thread was preempted for 10 µs in between.
+    let cfg =
+        Config::builder().window_ns(10_000).buckets(10).minimum_calls(1_000_000).build().unwrap();
+    assert!(
+        cfg.bucket_ns() / ringbreaker::COARSE_BUCKETS_PER_TICK
+            < ringbreaker::coarse_resolution_ns()
+    );
+    let mut seen = 0;
+    for _ in 0..200 {
+        let b = CircuitBreaker::new(cfg);
+        assert_eq!(b.call(|| Ok::<_, ()>(())), Ok(()));
+        seen += b.snapshot(ringbreaker::now_ns()).calls;
+    }
+    assert!(seen >= 100, "only {seen} of 200 calls were in the window right after them");
+}
+
+#[test]
+fn coarse_clock_never_runs_ahead_of_now_ns() {
+    for _ in 0..1_000 {
+        let c = ringbreaker::now_ns_coarse();
+        assert!(c <= ringbreaker::now_ns());
+    }
+}

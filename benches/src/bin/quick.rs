@@ -109,6 +109,7 @@ fn main() {
 
     // ---- one thread ---------------------------------------------------------------------------
     let counter = AtomicU64::new(0);
+    let cas_word = AtomicU64::new(0);
     let (rb_still, rb_real, rb_worst) = (
         CircuitBreaker::new(Config::default()),
         CircuitBreaker::new(Config::default()),
@@ -116,6 +117,7 @@ fn main() {
     );
     let (rb_clock, rb_call) =
         (CircuitBreaker::new(Config::default()), CircuitBreaker::new(Config::default()));
+    let rb_coarse = CircuitBreaker::new(Config::default());
     let rb_open = CircuitBreaker::new(Config::default());
     rb_open.trip(1);
     let (ffi_still, ffi_real, ffi_worst) =
@@ -129,7 +131,9 @@ fn main() {
     let mut single: Vec<Single<'_>> = vec![
         ("floor.fetch_add", Box::new(|n| work::floor_fetch_add(&counter, n))),
         ("floor.fetch_add_black_box", Box::new(|n| work::floor_fetch_add_black_box(&counter, n))),
+        ("floor.load_cas", Box::new(|n| work::floor_load_cas(&cas_word, n))),
         ("floor.clock", Box::new(work::floor_clock)),
+        ("floor.clock_coarse", Box::new(work::floor_clock_coarse)),
         ("floor.clock_fetch_add", Box::new(|n| work::floor_clock_fetch_add(&counter, n))),
         (
             "rb.acquire_record.still",
@@ -144,6 +148,7 @@ fn main() {
             Box::new(|n| t_worst = work::acquire_record(&rb_worst, t_worst, STEP_WORST, n)),
         ),
         ("rb.acquire_record.clock", Box::new(|n| work::acquire_record_clock(&rb_clock, n))),
+        ("rb.acquire_record.coarse", Box::new(|n| work::acquire_record_coarse(&rb_coarse, n))),
         ("rb.call", Box::new(|n| work::call(&rb_call, n))),
         ("rb.rejected", Box::new(|n| work::rejected(&rb_open, 2, n))),
         (
@@ -254,7 +259,10 @@ fn main() {
         ("one_thread_realistic_vs_floor", "rb.acquire_record.realistic", "floor.fetch_add"),
         ("one_thread_worst_vs_floor", "rb.acquire_record.worst", "floor.fetch_add"),
         ("floor_black_box_vs_floor", "floor.fetch_add_black_box", "floor.fetch_add"),
+        ("load_cas_vs_floor", "floor.load_cas", "floor.fetch_add"),
+        ("one_thread_vs_load_cas", "rb.acquire_record.still", "floor.load_cas"),
         ("call_vs_clock_loop", "rb.call", "rb.acquire_record.clock"),
+        ("call_vs_coarse_loop", "rb.call", "rb.acquire_record.coarse"),
         ("rejected_vs_floor", "rb.rejected", "floor.fetch_add"),
         ("c_vs_rust", "c.acquire_record.still", "rb.acquire_record.still"),
         ("c_vs_rust_realistic", "c.acquire_record.realistic", "rb.acquire_record.realistic"),
