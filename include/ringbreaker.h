@@ -29,6 +29,12 @@
 // Largest `half_open_permits` an `rb_config` may have.
 #define RB_MAX_HALF_OPEN_PERMITS 511
 
+// Largest `stripes` an `rb_config` may have (a power of two).
+#define RB_MAX_STRIPES 64
+
+// Largest `buckets × stripes` an `rb_config` may have.
+#define RB_MAX_RING_SLOTS 65536
+
 // Result of a fallible call. The numbers are stable: never reused, never renumbered.
 enum rb_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -231,6 +237,12 @@ typedef struct {
   // not all have reported, the breaker re-opens at the first rb_try_acquire at or after the
   // newest permit's issue time plus this (a lapse counts as a failed trial).
   uint64_t half_open_timeout_ns;
+  // Stripes of the window: a power of two up to RB_MAX_STRIPES; 0 means 1 (not striped).
+  // Each thread counts in its own stripe, so threads recording on one breaker stop sharing
+  // a cache line per bucket, and the rejected counter is striped the same way. Totals,
+  // rates and metrics sum every stripe and stay exact. Each stripe costs
+  // buckets × 128 bytes more (see rb_breaker_size).
+  uint32_t stripes;
 } rb_config;
 
 // Permission to make one call; pass its address to rb_record, once. rb_record marks it

@@ -36,11 +36,10 @@ const TRIAL_WORDS: usize = (TRIAL_SLOTS as usize).div_ceil(32);
 #[cfg(ringbreaker_loom)]
 const TRIAL_WORDS: usize = 1;
 
-/// Totals written on the reject and stale paths, kept off the state word's line so a storm of
-/// rejections does not invalidate every acquirer's copy of the state.
+/// Totals written on the stale path, kept off the state word's line. (Rejections are counted
+/// per stripe, in the ring: see `window::count_rejected`.)
 #[repr(C)]
 pub(crate) struct Totals {
-    rejected: AtomicU64,
     stale: AtomicU64,
 }
 
@@ -72,10 +71,7 @@ macro_rules! core_new {
                 trial_at: AtomicU64::new(0),
             }),
             streak: CachePadded::new(AtomicU64::new(0)),
-            totals: CachePadded::new(Totals {
-                rejected: AtomicU64::new(0),
-                stale: AtomicU64::new(0),
-            }),
+            totals: CachePadded::new(Totals { stale: AtomicU64::new(0) }),
             trials: CachePadded::new($trials),
             cfg: $cfg,
         }
@@ -83,9 +79,9 @@ macro_rules! core_new {
 }
 
 impl Core {
-    /// The bucket count, which sizes the ring that follows the header.
-    pub(crate) fn buckets(&self) -> u32 {
-        self.cfg.buckets
+    /// The ring slots (`buckets × stripes`), which size the ring that follows the header.
+    pub(crate) fn ring_len(&self) -> u32 {
+        self.cfg.ring_len()
     }
 
     #[cfg(not(ringbreaker_loom))]
@@ -170,20 +166,22 @@ pub struct Breaker<R: ?Sized = [Bucket]> {
 pub type StaticBreaker<const N: usize> = Breaker<[Bucket; N]>;
 
 impl<const N: usize> Breaker<[Bucket; N]> {
-    /// A breaker with `N` inline buckets. `cfg.buckets()` must equal `N`.
+    /// A breaker with `N` inline buckets. `cfg.ring_len()` (`buckets × stripes`) must equal
+    /// `N`.
     #[cfg(not(ringbreaker_loom))]
     pub const fn new(cfg: Config) -> Result<Self, ConfigError> {
-        if cfg.buckets as usize != N {
-            return Err(ConfigError::BucketStorage { buckets: cfg.buckets, storage: N });
+        if cfg.ring_len() as usize != N {
+            return Err(ConfigError::BucketStorage { buckets: cfg.ring_len(), storage: N });
         }
         Ok(Breaker { core: Core::new(cfg, 0), ring: [const { Bucket::new() }; N] })
     }
 
-    /// A breaker with `N` inline buckets. `cfg.buckets()` must equal `N`.
+    /// A breaker with `N` inline buckets. `cfg.ring_len()` (`buckets × stripes`) must equal
+    /// `N`.
     #[cfg(ringbreaker_loom)]
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
-        if cfg.buckets as usize != N {
-            return Err(ConfigError::BucketStorage { buckets: cfg.buckets, storage: N });
+        if cfg.ring_len() as usize != N {
+            return Err(ConfigError::BucketStorage { buckets: cfg.ring_len(), storage: N });
         }
         Ok(Breaker { core: Core::new(cfg, 0), ring: core::array::from_fn(|_| Bucket::new()) })
     }
@@ -400,8 +398,15 @@ impl Breaker {
     }
 
     fn reject(&self, state: State, retry_after_ns: Option<u64>, t: Option<Transition>) -> Rejected {
-        self.core.totals.rejected.fetch_add(1, Ordering::Relaxed);
+        window::count_rejected(&self.ring, &self.core.cfg, self.stripe());
         Rejected { state, retry_after_ns, transition: t }
+    }
+
+    /// The stripe this thread counts in: 0 unless the window is striped.
+    #[inline(always)]
+    fn stripe(&self) -> u32 {
+        let stripes = self.core.cfg.stripes;
+        if stripes == 1 { 0 } else { sync::thread_stripe() & (stripes - 1) }
     }
 
     fn count_stale(&self) {
@@ -687,7 +692,8 @@ impl Breaker {
             return false;
         }
         let cfg = &self.core.cfg;
-        if !window::try_add_fast(&self.ring, cfg, generation, now, window::SUCCESSES) {
+        if !window::try_add_fast(&self.ring, cfg, generation, now, window::SUCCESSES, self.stripe())
+        {
             return false;
         }
         if word::raw_closed(raw)
@@ -752,8 +758,16 @@ impl Breaker {
             Outcome::Failure => window::FAILURES,
         };
         let cfg = &self.core.cfg;
-        let counted =
-            window::add(&self.ring, cfg, || self.generation_now(), w.gen_, now, kind, slow);
+        let counted = window::add(
+            &self.ring,
+            cfg,
+            || self.generation_now(),
+            w.gen_,
+            now,
+            kind,
+            slow,
+            self.stripe(),
+        );
         if counted.is_err() {
             self.count_stale();
             return None;
@@ -1011,7 +1025,7 @@ impl Breaker {
             slow_calls: c.slow,
             failure_rate: rate(c.failures),
             slow_call_rate: rate(c.slow),
-            rejected: self.core.totals.rejected.load(Ordering::Relaxed),
+            rejected: window::rejected(&self.ring, &self.core.cfg),
             stale: self.core.totals.stale.load(Ordering::Relaxed),
             time_until_half_open_ns: (w.state == State::Open)
                 .then(|| p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
@@ -1101,7 +1115,6 @@ pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
         ("offset of Head.state", f(offset_of!(Head, state))),
         ("offset of Head.entered_at", f(offset_of!(Head, entered_at))),
         ("offset of Head.open_ns", f(offset_of!(Head, open_ns))),
-        ("offset of Totals.rejected", f(offset_of!(Totals, rejected))),
         ("offset of Totals.stale", f(offset_of!(Totals, stale))),
         ("offset of Head.window_gen", f(offset_of!(Head, window_gen))),
         ("offset of Head.trial_at", f(offset_of!(Head, trial_at))),
@@ -1110,6 +1123,7 @@ pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
         ("trial slots per half-open generation", u64::from(TRIAL_SLOTS)),
         ("half-open trial word encoding (seq, successes, out)", 0x0a_09_09),
         ("size of Bucket", f(size_of::<Bucket>())),
+        ("bucket words (period, 3 counters, stripe's rejected)", 5),
         ("align of Bucket", f(align_of::<Bucket>())),
         ("offset of the ring", f(crate::placement::ring_offset(1))),
         ("initial state word", Word::initial().pack()),

@@ -14,6 +14,12 @@ pub const MAX_BUCKETS: u32 = 4096;
 /// sequence that makes each trial permit single-use.
 pub const MAX_HALF_OPEN_PERMITS: u32 = 511;
 
+/// Largest `stripes` accepted (a power of two).
+pub const MAX_STRIPES: u32 = 64;
+
+/// Largest ring accepted: `buckets × stripes` slots of 128 bytes each (8 MiB).
+pub const MAX_RING_SLOTS: u32 = 65_536;
+
 /// Default window: 10 s.
 pub const DEFAULT_WINDOW_NS: u64 = 10_000_000_000;
 /// Default bucket count: 10 (one-second buckets with the default window).
@@ -28,6 +34,8 @@ pub const DEFAULT_MINIMUM_CALLS: u32 = 20;
 pub const DEFAULT_OPEN_NS: u64 = 5_000_000_000;
 /// Default number of trial calls admitted in half-open.
 pub const DEFAULT_HALF_OPEN_PERMITS: u32 = 1;
+/// Default number of window stripes: 1 (one shared ring).
+pub const DEFAULT_STRIPES: u32 = 1;
 
 /// A configuration value was rejected. Each variant names the offending field; [`field`]
 /// returns that name as the builder (and the C and Python bindings) spell it.
@@ -73,12 +81,22 @@ pub enum ConfigError {
     BackoffMultiplier(f64),
     /// A duration given as a [`Duration`] does not fit in `u64` nanoseconds.
     DurationOverflow(&'static str),
-    /// A [`StaticBreaker`](crate::StaticBreaker)'s array length differs from `buckets`.
+    /// A [`StaticBreaker`](crate::StaticBreaker)'s array length differs from `buckets ×
+    /// stripes` (its ring slots).
     BucketStorage {
-        /// The configured bucket count.
+        /// The configured ring slots (`buckets × stripes`).
         buckets: u32,
         /// The array length of the static ring.
         storage: usize,
+    },
+    /// `stripes` is zero, not a power of two, or above [`MAX_STRIPES`].
+    Stripes(u32),
+    /// `buckets × stripes` is above [`MAX_RING_SLOTS`].
+    RingTooLarge {
+        /// The bucket count.
+        buckets: u32,
+        /// The stripe count.
+        stripes: u32,
     },
 }
 
@@ -95,6 +113,7 @@ impl ConfigError {
             Self::ZeroHalfOpenTimeout => "half_open_timeout_ns",
             Self::MaxOpenBelowOpen { .. } => "max_open_ns",
             Self::BackoffMultiplier(_) => "backoff_multiplier",
+            Self::Stripes(_) | Self::RingTooLarge { .. } => "stripes",
             Self::DurationOverflow(field) => field,
         }
     }
@@ -131,8 +150,19 @@ impl fmt::Display for ConfigError {
                 write!(f, "{field} does not fit in u64 nanoseconds")
             }
             Self::BucketStorage { buckets, storage } => {
-                write!(f, "{field} is {buckets} but the static ring holds {storage} buckets")
+                write!(
+                    f,
+                    "{field} × stripes is {buckets} but the static ring holds {storage} buckets"
+                )
             }
+            Self::Stripes(n) => {
+                write!(f, "{field} is {n}, expected a power of two in 1..={MAX_STRIPES}")
+            }
+            Self::RingTooLarge { buckets, stripes } => write!(
+                f,
+                "{field} ({stripes}) × buckets ({buckets}) is {}, above the maximum {MAX_RING_SLOTS} ring slots",
+                buckets as u64 * stripes as u64
+            ),
         }
     }
 }
@@ -161,6 +191,8 @@ pub struct Config {
     pub(crate) half_open_timeout_ns: u64,
     pub(crate) width: FastDiv,
     pub(crate) ring: FastDiv,
+    /// Window stripes: a power of two; each thread counts in its own stripe's buckets.
+    pub(crate) stripes: u32,
 }
 
 impl Default for Config {
@@ -237,6 +269,22 @@ impl Config {
         self.half_open_timeout_ns
     }
 
+    /// How many copies of the ring the window is striped over (1 unless
+    /// [`ConfigBuilder::stripes`] set it). Each thread counts in one stripe; totals, rates
+    /// and snapshots sum every stripe.
+    pub const fn stripes(&self) -> u32 {
+        self.stripes
+    }
+    /// Ring slots: `buckets × stripes`. A [`StaticBreaker`](crate::StaticBreaker)'s array
+    /// length, and what [`Breaker::layout`](crate::Breaker::layout) takes.
+    pub const fn ring_len(&self) -> u32 {
+        self.buckets * self.stripes
+    }
+    /// Bytes of ring memory one stripe costs: `buckets` cache-padded buckets.
+    pub const fn stripe_bytes(&self) -> usize {
+        self.buckets as usize * core::mem::size_of::<crate::window::Bucket>()
+    }
+
     /// The open duration that follows `current` after a failed trial.
     ///
     /// `ceil(current × backoff_multiplier)`, at least `current`, at most `max_open_ns`
@@ -279,6 +327,7 @@ pub struct ConfigBuilder {
     max_open_ns: Option<u64>,
     backoff_multiplier: f64,
     half_open_timeout_ns: Option<u64>,
+    stripes: u32,
     /// The first `Duration` that did not fit in u64 nanoseconds, reported by `build`.
     overflow: Option<&'static str>,
 }
@@ -311,6 +360,7 @@ impl ConfigBuilder {
             max_open_ns: None,
             backoff_multiplier: 1.0,
             half_open_timeout_ns: None,
+            stripes: DEFAULT_STRIPES,
             overflow: None,
         }
     }
@@ -416,6 +466,17 @@ impl ConfigBuilder {
         s.half_open_timeout_ns(ns)
     }
 
+    /// Stripe the window over `n` copies of the ring (default 1; a power of two up to
+    /// [`MAX_STRIPES`]). Each thread counts in its own stripe, so threads recording on one
+    /// breaker stop contending for one cache line per bucket; the rejected counter is striped
+    /// the same way. Totals, rates and snapshots sum every stripe and stay exact: each record
+    /// is counted once, in one stripe. The cost: [`Config::stripe_bytes`] more memory per
+    /// stripe, and a snapshot or trip decision reads `stripes` times as many buckets.
+    pub const fn stripes(mut self, n: u32) -> Self {
+        self.stripes = n;
+        self
+    }
+
     /// Validate into a [`Config`]. Fields are checked in declaration order and the first
     /// problem is returned.
     pub const fn build(self) -> Result<Config, ConfigError> {
@@ -470,6 +531,12 @@ impl ConfigBuilder {
         if !(self.backoff_multiplier >= 1.0 && self.backoff_multiplier < f64::INFINITY) {
             return Err(ConfigError::BackoffMultiplier(self.backoff_multiplier));
         }
+        if self.stripes == 0 || self.stripes > MAX_STRIPES || !self.stripes.is_power_of_two() {
+            return Err(ConfigError::Stripes(self.stripes));
+        }
+        if self.buckets as u64 * self.stripes as u64 > MAX_RING_SLOTS as u64 {
+            return Err(ConfigError::RingTooLarge { buckets: self.buckets, stripes: self.stripes });
+        }
         let width = self.window_ns / self.buckets as u64;
         Ok(Config {
             window_ns: self.window_ns,
@@ -489,6 +556,7 @@ impl ConfigBuilder {
             half_open_timeout_ns,
             width: FastDiv::new(width),
             ring: FastDiv::new(self.buckets as u64),
+            stripes: self.stripes,
         })
     }
 }

@@ -28,7 +28,9 @@ pub(crate) fn ring_offset(n: usize) -> usize {
 
 /// Placement: building a breaker in memory the caller owns.
 impl Breaker {
-    /// The memory layout of a breaker with `buckets` buckets.
+    /// The memory layout of a breaker whose ring has `buckets` slots: pass
+    /// [`Config::ring_len`] (`buckets × stripes`; the bucket count when the window is not
+    /// striped).
     pub fn layout(buckets: u32) -> core::alloc::Layout {
         let head = core::alloc::Layout::new::<Core>();
         let ring = core::alloc::Layout::array::<Bucket>(buckets as usize)
@@ -39,14 +41,14 @@ impl Breaker {
         }
     }
 
-    /// Build a breaker in `mem`, which must be at least `Breaker::layout(cfg.buckets()).size()`
+    /// Build a breaker in `mem`, which must be at least `Breaker::layout(cfg.ring_len()).size()`
     /// bytes and aligned to its `align()`. The breaker borrows the memory for as long as it is
     /// used; it owns no other resource, so dropping the reference is all the clean-up needed.
     pub fn place(
         mem: &mut [core::mem::MaybeUninit<u8>],
         cfg: Config,
     ) -> Result<&Breaker, PlaceError> {
-        let layout = Self::layout(cfg.buckets);
+        let layout = Self::layout(cfg.ring_len());
         let ptr = mem.as_mut_ptr();
         if (ptr as usize) % layout.align() != 0 {
             return Err(PlaceError::Misaligned { align: layout.align() });
@@ -63,10 +65,10 @@ impl Breaker {
     /// provenance (a `Box` can be rebuilt from it).
     ///
     /// # Safety
-    /// `ptr` must be valid for writes of `Breaker::layout(cfg.buckets()).size()` bytes, aligned
+    /// `ptr` must be valid for writes of `Breaker::layout(cfg.ring_len()).size()` bytes, aligned
     /// to its `align()`, and not otherwise used while the breaker lives.
     pub(crate) unsafe fn init_raw(ptr: *mut u8, cfg: Config, id: u32) -> *mut Breaker {
-        let n = cfg.buckets as usize;
+        let n = cfg.ring_len() as usize;
         let ring_off = ring_offset(n);
         // SAFETY: the caller guarantees the whole block is writable and aligned; `Core` sits at
         // offset 0 and the buckets at `ring_off`, as `#[repr(C)]` lays out `Breaker`.
@@ -90,7 +92,7 @@ impl Breaker {
         // slice metadata `n` gives the `#[repr(C)]` slice-tailed struct exactly the block's
         // layout.
         unsafe {
-            let n = (*ptr.cast::<Core>()).buckets() as usize;
+            let n = (*ptr.cast::<Core>()).ring_len() as usize;
             core::ptr::slice_from_raw_parts_mut(ptr.cast::<Bucket>(), n) as *mut Breaker
         }
     }
@@ -143,9 +145,9 @@ impl core::error::Error for PlaceError {}
 
 #[cfg(feature = "alloc")]
 impl Breaker {
-    /// Allocate and build a breaker with `cfg.buckets()` buckets on the heap.
+    /// Allocate and build a breaker with `cfg.ring_len()` ring slots on the heap.
     pub(crate) fn boxed(cfg: Config) -> alloc::boxed::Box<Breaker> {
-        let layout = Self::layout(cfg.buckets);
+        let layout = Self::layout(cfg.ring_len());
         // SAFETY: `layout` has non-zero size (it holds at least the `Core`).
         let ptr = unsafe { alloc::alloc::alloc(layout) };
         if ptr.is_null() {

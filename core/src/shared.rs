@@ -62,7 +62,7 @@ const READY: u32 = 0x5245_4459; // "REDY"
 /// Slots in the transition journal.
 pub const JOURNAL_SLOTS: usize = 64;
 /// Most layout facts a header can hold.
-const MAX_FACTS: usize = 40;
+const MAX_FACTS: usize = 48;
 /// A not-ready file whose creator never took the creation lock is presumed abandoned after
 /// this long (the creator takes the lock microseconds after creating the file).
 const CREATION_GRACE: Duration = Duration::from_secs(1);
@@ -121,7 +121,7 @@ fn round_up(n: usize, a: usize) -> usize {
 
 impl Plan {
     fn for_config(cfg: &Config) -> Plan {
-        let layout = Breaker::layout(cfg.buckets);
+        let layout = Breaker::layout(cfg.ring_len());
         let journal_offset = round_up(size_of::<Header>(), 64);
         let breaker_offset =
             round_up(journal_offset + JOURNAL_SLOTS * size_of::<Slot>(), layout.align().max(64));
@@ -169,13 +169,16 @@ fn layout_facts() -> Vec<(&'static str, u64)> {
         ("offset of Config.half_open_timeout_ns", offset_of!(Config, half_open_timeout_ns) as u64),
         ("offset of Config.width", offset_of!(Config, width) as u64),
         ("offset of Config.ring", offset_of!(Config, ring) as u64),
+        ("offset of Config.stripes", offset_of!(Config, stripes) as u64),
     ];
     v.extend(shared_layout_facts());
+    // Every fact must fit the header; a debug build (every test run) says so if one would not.
+    debug_assert!(v.len() <= MAX_FACTS, "{} layout facts, room for {MAX_FACTS}", v.len());
     v.truncate(MAX_FACTS);
     v
 }
 
-const CONFIG_FIELDS: usize = 12;
+const CONFIG_FIELDS: usize = 13;
 const CONFIG_NAMES: [&str; CONFIG_FIELDS] = [
     "window_ns",
     "buckets",
@@ -189,10 +192,11 @@ const CONFIG_NAMES: [&str; CONFIG_FIELDS] = [
     "max_open_ns",
     "backoff_multiplier",
     "half_open_timeout_ns",
+    "stripes",
 ];
 /// Which config fields are `f64` (stored as their bits).
 const CONFIG_FLOAT: [bool; CONFIG_FIELDS] =
-    [false, false, false, true, true, false, false, false, false, false, true, false];
+    [false, false, false, true, true, false, false, false, false, false, true, false, false];
 
 fn config_words(c: &Config) -> [u64; CONFIG_FIELDS] {
     [
@@ -208,6 +212,7 @@ fn config_words(c: &Config) -> [u64; CONFIG_FIELDS] {
         c.max_open_ns,
         c.backoff_multiplier.to_bits(),
         c.half_open_timeout_ns,
+        u64::from(c.stripes),
     ]
 }
 

@@ -31,3 +31,39 @@ pub(crate) fn spin() {
     #[cfg(not(ringbreaker_loom))]
     core::hint::spin_loop();
 }
+
+/// This thread's stripe number (any `u32`; callers mask it with `stripes - 1`).
+///
+/// With `std`: a thread-local number handed out round-robin from a process-wide counter the
+/// first time a thread records on a striped breaker, so up to `stripes` threads never share a
+/// stripe. Without `std` (no thread-locals) and under loom (whose threads share the OS
+/// thread's locals): a hash of the address of a local on this thread's stack, which differs
+/// between threads' stacks and stays put within one thread.
+#[cfg(all(feature = "std", not(ringbreaker_loom)))]
+#[inline]
+pub(crate) fn thread_stripe() -> u32 {
+    use core::cell::Cell;
+    static NEXT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    std::thread_local! {
+        static STRIPE: Cell<u32> = const { Cell::new(u32::MAX) };
+    }
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v != u32::MAX {
+            return v;
+        }
+        let n = NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed) & 0xFFFF;
+        s.set(n);
+        n
+    })
+}
+
+/// See the `std` version.
+#[cfg(not(all(feature = "std", not(ringbreaker_loom))))]
+#[inline]
+pub(crate) fn thread_stripe() -> u32 {
+    let marker = 0u8;
+    let addr = core::ptr::from_ref(&marker) as usize as u64;
+    // Stacks are at least 64 KiB apart; the multiply spreads the bits above that over the top.
+    (((addr >> 16).wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 32) as u32
+}

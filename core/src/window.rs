@@ -1,9 +1,15 @@
 //! The rolling window: a fixed ring of buckets of atomic counters.
 //!
 //! A record made at time `t` belongs to period `t / width`, which lives in bucket
-//! `period % buckets`. Each bucket holds the full period it was last advanced to (`period`) and
-//! three counter words (successes, failures, slow calls). A counter word packs a 32-bit stamp
-//! — the low 16 bits of the breaker generation and of the period it counts — with a 32-bit count:
+//! `period % buckets` of the recording thread's stripe. A ring of `stripes` stripes is
+//! `stripes` copies of the bucket ring laid end to end (stripe `s` owns slots `s × buckets ..
+//! (s + 1) × buckets`); every stripe follows the rules below on its own, and every reader
+//! ([`counts`], [`retire_aliases`]) walks the whole ring, so a total is the sum over stripes
+//! and each record is in exactly one of them.
+//!
+//! Each bucket holds the full period it was last advanced to (`period`) and three counter
+//! words (successes, failures, slow calls). A counter word packs a 32-bit stamp — the low 16
+//! bits of the breaker generation and of the period it counts — with a 32-bit count:
 //!
 //! ```text
 //! bits 63..48 generation (low 16)   bits 47..32 period (low 16)   bits 31..0 count
@@ -63,6 +69,9 @@ pub struct Bucket(CachePadded<Slot>);
 pub(crate) struct Slot {
     period: AtomicU64,
     words: [AtomicU64; 3],
+    /// Rejections counted by the threads of this slot's stripe; used in the first bucket of
+    /// each stripe only (the line's padding is there anyway). Cumulative, never windowed.
+    rejected: AtomicU64,
 }
 
 impl Bucket {
@@ -72,6 +81,7 @@ impl Bucket {
         Bucket(CachePadded::new(Slot {
             period: AtomicU64::new(0),
             words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            rejected: AtomicU64::new(0),
         }))
     }
 
@@ -81,6 +91,7 @@ impl Bucket {
         Bucket(CachePadded::new(Slot {
             period: AtomicU64::new(0),
             words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            rejected: AtomicU64::new(0),
         }))
     }
 }
@@ -118,6 +129,29 @@ const fn word_period(w: u64, base: u64) -> u64 {
     base + lo.wrapping_sub(base as u16) as u64
 }
 
+/// The ring slot of period `p` in stripe `stripe`: stripe `s` owns slots `s × buckets ..
+/// (s + 1) × buckets`.
+#[inline(always)]
+fn slot_index(cfg: &Config, p: u64, stripe: u32) -> usize {
+    let (_, idx) = cfg.ring.div_rem(p);
+    stripe as usize * cfg.buckets as usize + idx as usize
+}
+
+/// Count one rejection in stripe `stripe`'s counter.
+#[inline]
+pub(crate) fn count_rejected(ring: &[Bucket], cfg: &Config, stripe: u32) {
+    if let Some(b) = ring.get(stripe as usize * cfg.buckets as usize) {
+        b.0.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Rejections counted so far, summed over the stripes.
+pub(crate) fn rejected(ring: &[Bucket], cfg: &Config) -> u64 {
+    ring.iter()
+        .step_by(cfg.buckets as usize)
+        .fold(0u64, |t, b| t.saturating_add(b.0.rejected.load(Ordering::Relaxed)))
+}
+
 /// The record's permit belongs to a generation that is no longer current.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Stale;
@@ -135,6 +169,10 @@ pub(crate) struct Counts {
 /// breaker's generation; it is consulted only before overwriting a word stamped with another
 /// generation.
 #[inline]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one record's facts, passed in registers on the hot path rather than packed into a struct"
+)]
 pub(crate) fn add(
     ring: &[Bucket],
     cfg: &Config,
@@ -143,11 +181,12 @@ pub(crate) fn add(
     now: u64,
     kind: usize,
     slow: bool,
+    stripe: u32,
 ) -> Result<(), Stale> {
     let (p, _) = cfg.width.div_rem(now);
-    let (_, idx) = cfg.ring.div_rem(p);
-    // `idx < buckets == ring.len()`; `get` keeps the hot path free of a panic branch.
-    let Some(bucket) = ring.get(idx as usize) else {
+    // The index is below `ring.len()` (`buckets × stripes`, `stripe < stripes`); `get` keeps
+    // the hot path free of a panic branch.
+    let Some(bucket) = ring.get(slot_index(cfg, p, stripe)) else {
         return Ok(());
     };
     let slot = &*bucket.0;
@@ -186,10 +225,10 @@ pub(crate) fn try_add_fast(
     gen_: u32,
     now: u64,
     kind: usize,
+    stripe: u32,
 ) -> bool {
     let (p, _) = cfg.width.div_rem(now);
-    let (_, idx) = cfg.ring.div_rem(p);
-    let Some(bucket) = ring.get(idx as usize) else {
+    let Some(bucket) = ring.get(slot_index(cfg, p, stripe)) else {
         return false;
     };
     let slot = &*bucket.0;
@@ -326,8 +365,7 @@ pub(crate) fn counts(ring: &[Bucket], cfg: &Config, gen_: u32, now: u64) -> Coun
 #[cfg(any(test, ringbreaker_loom))]
 pub(crate) fn preload(ring: &[Bucket], cfg: &Config, gen_: u32, now: u64, counts: [u64; 3]) {
     let (p, _) = cfg.width.div_rem(now);
-    let (_, idx) = cfg.ring.div_rem(p);
-    let slot = &*ring[idx as usize].0;
+    let slot = &*ring[slot_index(cfg, p, 0)].0;
     for (w, c) in slot.words.iter().zip(counts) {
         w.store(stamp(gen_, p) | c.min(COUNT_MAX), Ordering::Release);
     }

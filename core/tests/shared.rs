@@ -291,8 +291,8 @@ fn config_mismatch_is_refused_naming_fields() {
 // Header offsets (format version 1), for tests that patch a file by hand.
 const VERSION_AT: u64 = 8;
 const LAYOUT_AT: u64 = 96;
-const CONFIG_AT: u64 = 424;
-const CHECKSUM_AT: u64 = 520;
+const CONFIG_AT: u64 = 488;
+const CHECKSUM_AT: u64 = 592;
 
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

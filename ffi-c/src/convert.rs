@@ -27,6 +27,10 @@ pub(crate) fn to_config(c: &rb_config) -> Result<Config, ConfigError> {
     if c.half_open_timeout_ns != 0 {
         b = b.half_open_timeout_ns(c.half_open_timeout_ns);
     }
+    // stripes == 0: one stripe (the core's default), like the other "0 = default" fields.
+    if c.stripes != 0 {
+        b = b.stripes(c.stripes);
+    }
     b.build()
 }
 
@@ -44,6 +48,7 @@ pub(crate) fn from_config(c: &Config) -> rb_config {
         max_open_ns: if c.max_open_ns() == u64::MAX { 0 } else { c.max_open_ns() },
         backoff_multiplier: c.backoff_multiplier(),
         half_open_timeout_ns: c.half_open_timeout_ns(),
+        stripes: c.stripes(),
     }
 }
 
@@ -62,6 +67,7 @@ pub(crate) fn field_cstr(field: &str) -> &'static CStr {
         "open_ns" => c"open_ns",
         "minimum_calls" => c"minimum_calls",
         "consecutive_failures" => c"consecutive_failures",
+        "stripes" => c"stripes",
         _ => c"unknown",
     }
 }

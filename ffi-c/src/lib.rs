@@ -104,7 +104,7 @@ pub unsafe extern "C" fn rb_breaker_size(config: *const rb_config) -> usize {
     match to_config(unsafe { &*config }) {
         Ok(c) => {
             set_last_field(None);
-            Breaker::layout(c.buckets()).size()
+            Breaker::layout(c.ring_len()).size()
         }
         Err(e) => {
             set_last_field(Some(&e));

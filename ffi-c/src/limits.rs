@@ -6,6 +6,10 @@
 pub const RB_MAX_BUCKETS: u32 = 4096;
 /// Largest `half_open_permits` an `rb_config` may have.
 pub const RB_MAX_HALF_OPEN_PERMITS: u32 = 511;
+/// Largest `stripes` an `rb_config` may have (a power of two).
+pub const RB_MAX_STRIPES: u32 = 64;
+/// Largest `buckets × stripes` an `rb_config` may have.
+pub const RB_MAX_RING_SLOTS: u32 = 65_536;
 
 #[cfg(test)]
 mod tests {
@@ -13,5 +17,7 @@ mod tests {
     fn limits_are_the_cores() {
         assert_eq!(super::RB_MAX_BUCKETS, ringbreaker::MAX_BUCKETS);
         assert_eq!(super::RB_MAX_HALF_OPEN_PERMITS, ringbreaker::MAX_HALF_OPEN_PERMITS);
+        assert_eq!(super::RB_MAX_STRIPES, ringbreaker::MAX_STRIPES);
+        assert_eq!(super::RB_MAX_RING_SLOTS, ringbreaker::MAX_RING_SLOTS);
     }
 }

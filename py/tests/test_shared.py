@@ -162,7 +162,7 @@ def test_a_creator_that_died_mid_creation_is_replaced(region: str) -> None:
     dead = CTX.Process(target=time.sleep, args=(0,))
     dead.start()
     dead.join()
-    header_size = 528
+    header_size = 600
     prefix = b"RBSHARED" + struct.pack("=IIII", 1, header_size, 0, dead.pid)
     Path(region).write_bytes(prefix + bytes(4096 - len(prefix)))
     cb = ringbreaker.shared("orders", path=region, **EXACT)

@@ -169,7 +169,7 @@ static void invalid_configs(void) {
     struct {
         rb_config c;
         const char *field;
-    } cases[12];
+    } cases[16];
     int n = 0;
     rb_config c;
 #define CASE(stmt, name)                 \
@@ -190,6 +190,9 @@ static void invalid_configs(void) {
     CASE(c.max_open_ns = 1, "max_open_ns");
     CASE(c.backoff_multiplier = 0.5, "backoff_multiplier");
     CASE(c.buckets = 100000, "buckets");
+    CASE(c.stripes = 3, "stripes");
+    CASE(c.stripes = RB_MAX_STRIPES * 2, "stripes");
+    CASE(c.stripes = RB_MAX_STRIPES; c.buckets = RB_MAX_BUCKETS; c.window_ns = RB_MAX_BUCKETS, "stripes");
 #undef CASE
     for (int i = 0; i < n; i++) {
         rb_breaker *out = (rb_breaker *)0x1;
@@ -206,6 +209,14 @@ static void invalid_configs(void) {
     rb_config ok = small_config();
     CHECK(rb_breaker_size(&ok) > 0);
     CHECK(rb_last_error_field() == NULL);
+    /* stripes 0 means 1; each further stripe costs one ring of buckets × 128 bytes. */
+    rb_config one = small_config(), zero = small_config(), four = small_config();
+    one.stripes = 1;
+    zero.stripes = 0;
+    four.stripes = 4;
+    CHECK_EQ(rb_breaker_size(&zero), rb_breaker_size(&one));
+    CHECK_EQ(rb_breaker_size(&four) - rb_breaker_size(&one), 3ull * one.buckets * 128);
+    CHECK_EQ(rb_config_default().stripes, 1);
 }
 
 /* A breaker in a static buffer, as firmware would declare it. */

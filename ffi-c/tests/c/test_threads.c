@@ -1,6 +1,8 @@
 /* Four threads, 1,000,000 guarded calls in all, on one breaker: every recorded outcome is
- * accounted for exactly in the final metrics. The breaker is set to never trip (MetricsOnly)
- * so every call is permitted and counted; time stays inside one window. */
+ * accounted for exactly in the final metrics, with one window and with a window striped four
+ * ways (each thread counting in its own stripe). The breaker is set to never trip
+ * (MetricsOnly) so every call is permitted and counted; time stays inside one window. Then
+ * four threads are rejected by an open striped breaker, and every rejection is counted. */
 #include <pthread.h>
 
 #include "ringbreaker.h"
@@ -35,10 +37,20 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int main(void) {
+static void *rejecter(void *arg) {
+    uint64_t *errors = arg;
+    for (uint64_t i = 0; i < CALLS_PER_THREAD; i++) {
+        rb_permit p;
+        if (rb_try_acquire(breaker, 2000, &p, NULL) != RB_REJECTED) (*errors)++;
+    }
+    return NULL;
+}
+
+static void run(uint32_t stripes) {
     rb_config c = rb_config_default();
     c.window_ns = 10000000000ull; /* 10 s: all calls fall in the window */
     c.slow_call_ns = 1000;
+    c.stripes = stripes;
     CHECK_EQ(rb_breaker_new(&c, &breaker), RB_OK);
     CHECK_EQ(rb_metrics_only(breaker, 0, NULL), RB_OK);
     pthread_t th[THREADS];
@@ -60,8 +72,23 @@ int main(void) {
     CHECK_EQ(m.failures, total.failures);
     CHECK_EQ(m.slow_calls, total.slow);
     CHECK_EQ(m.stale, 0);
+
+    CHECK_EQ(rb_force_open(breaker, 1500, NULL), RB_OK);
+    uint64_t errors[THREADS] = {0};
+    for (int i = 0; i < THREADS; i++) CHECK(pthread_create(&th[i], NULL, rejecter, &errors[i]) == 0);
+    for (int i = 0; i < THREADS; i++) {
+        CHECK(pthread_join(th[i], NULL) == 0);
+        CHECK_EQ(errors[i], 0);
+    }
+    CHECK_EQ(rb_snapshot(breaker, 2000, &m), RB_OK);
+    CHECK_EQ(m.rejected, THREADS * CALLS_PER_THREAD);
     rb_breaker_free(breaker);
-    printf("test_threads: %d threads, %llu calls, all accounted for\n", THREADS,
-           (unsigned long long)m.calls);
+    printf("test_threads: %u stripe(s), %d threads, %llu calls and as many rejections, all accounted for\n",
+           stripes, THREADS, (unsigned long long)m.calls);
+}
+
+int main(void) {
+    run(1);
+    run(4);
     return 0;
 }
