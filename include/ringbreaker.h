@@ -239,9 +239,8 @@ typedef struct {
   uint64_t half_open_timeout_ns;
   // Stripes of the window: a power of two up to RB_MAX_STRIPES; 0 means 1 (not striped).
   // Each thread counts in its own stripe, so threads recording on one breaker stop sharing
-  // a cache line per bucket, and the rejected counter is striped the same way. Totals,
-  // rates and metrics sum every stripe and stay exact. Each stripe costs
-  // buckets × 128 bytes more (see rb_breaker_size).
+  // a cache line per bucket. Totals, rates and metrics sum every stripe and stay exact.
+  // Each stripe costs buckets × 128 bytes more (see rb_breaker_size).
   uint32_t stripes;
 } rb_config;
 

@@ -37,7 +37,7 @@ const TRIAL_WORDS: usize = (TRIAL_SLOTS as usize).div_ceil(32);
 const TRIAL_WORDS: usize = 1;
 
 /// Totals written on the stale path, kept off the state word's line. (Rejections are counted
-/// per stripe, in the ring: see `window::count_rejected`.)
+/// in the ring, spread over its lines: see `window::count_rejected`.)
 #[repr(C)]
 pub(crate) struct Totals {
     stale: AtomicU64,
@@ -398,7 +398,7 @@ impl Breaker {
     }
 
     fn reject(&self, state: State, retry_after_ns: Option<u64>, t: Option<Transition>) -> Rejected {
-        window::count_rejected(&self.ring, &self.core.cfg, self.stripe());
+        window::count_rejected(&self.ring, sync::thread_stripe());
         Rejected { state, retry_after_ns, transition: t }
     }
 
@@ -1025,7 +1025,7 @@ impl Breaker {
             slow_calls: c.slow,
             failure_rate: rate(c.failures),
             slow_call_rate: rate(c.slow),
-            rejected: window::rejected(&self.ring, &self.core.cfg),
+            rejected: window::rejected(&self.ring),
             stale: self.core.totals.stale.load(Ordering::Relaxed),
             time_until_half_open_ns: (w.state == State::Open)
                 .then(|| p.entered_at.saturating_add(p.open_ns).saturating_sub(now)),
@@ -1123,7 +1123,7 @@ pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
         ("trial slots per half-open generation", u64::from(TRIAL_SLOTS)),
         ("half-open trial word encoding (seq, successes, out)", 0x0a_09_09),
         ("size of Bucket", f(size_of::<Bucket>())),
-        ("bucket words (period, 3 counters, stripe's rejected)", 5),
+        ("bucket words (period, 3 counters, rejected)", 5),
         ("align of Bucket", f(align_of::<Bucket>())),
         ("offset of the ring", f(crate::placement::ring_offset(1))),
         ("initial state word", Word::initial().pack()),

@@ -468,10 +468,11 @@ impl ConfigBuilder {
 
     /// Stripe the window over `n` copies of the ring (default 1; a power of two up to
     /// [`MAX_STRIPES`]). Each thread counts in its own stripe, so threads recording on one
-    /// breaker stop contending for one cache line per bucket; the rejected counter is striped
-    /// the same way. Totals, rates and snapshots sum every stripe and stay exact: each record
-    /// is counted once, in one stripe. The cost: [`Config::stripe_bytes`] more memory per
-    /// stripe, and a snapshot or trip decision reads `stripes` times as many buckets.
+    /// breaker stop contending for one cache line per bucket. Totals, rates and snapshots sum
+    /// every stripe and stay exact: each record is counted once, in one stripe. The cost:
+    /// [`Config::stripe_bytes`] more memory per stripe, and a snapshot or trip decision reads
+    /// `stripes` times as many buckets. (Rejections are spread over the ring's lines whatever
+    /// the stripes.)
     pub const fn stripes(mut self, n: u32) -> Self {
         self.stripes = n;
         self

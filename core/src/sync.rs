@@ -35,10 +35,9 @@ pub(crate) fn spin() {
 /// This thread's stripe number (any `u32`; callers mask it with `stripes - 1`).
 ///
 /// With `std`: a thread-local number handed out round-robin from a process-wide counter the
-/// first time a thread records on a striped breaker, so up to `stripes` threads never share a
-/// stripe. Without `std` (no thread-locals) and under loom (whose threads share the OS
-/// thread's locals): a hash of the address of a local on this thread's stack, which differs
-/// between threads' stacks and stays put within one thread.
+/// first time a thread needs one, so up to `stripes` threads never share a stripe. Without
+/// `std` (no thread-locals): a hash of the address of a local on this thread's stack, which
+/// differs between threads' stacks and stays put within one thread.
 #[cfg(all(feature = "std", not(ringbreaker_loom)))]
 #[inline]
 pub(crate) fn thread_stripe() -> u32 {
@@ -58,8 +57,17 @@ pub(crate) fn thread_stripe() -> u32 {
     })
 }
 
+/// Under loom: 0 for every thread. A model must touch the same atomics in every execution of
+/// a schedule, which an address-derived number would not guarantee; the models check the
+/// protocol of one stripe, which every stripe follows on its own.
+#[cfg(ringbreaker_loom)]
+#[inline]
+pub(crate) fn thread_stripe() -> u32 {
+    0
+}
+
 /// See the `std` version.
-#[cfg(not(all(feature = "std", not(ringbreaker_loom))))]
+#[cfg(all(not(feature = "std"), not(ringbreaker_loom)))]
 #[inline]
 pub(crate) fn thread_stripe() -> u32 {
     let marker = 0u8;

@@ -69,8 +69,8 @@ pub struct Bucket(CachePadded<Slot>);
 pub(crate) struct Slot {
     period: AtomicU64,
     words: [AtomicU64; 3],
-    /// Rejections counted by the threads of this slot's stripe; used in the first bucket of
-    /// each stripe only (the line's padding is there anyway). Cumulative, never windowed.
+    /// Rejections counted by the threads whose number maps to this slot (`count_rejected`),
+    /// in the line's padding. Cumulative, never windowed.
     rejected: AtomicU64,
 }
 
@@ -137,19 +137,24 @@ fn slot_index(cfg: &Config, p: u64, stripe: u32) -> usize {
     stripe as usize * cfg.buckets as usize + idx as usize
 }
 
-/// Count one rejection in stripe `stripe`'s counter.
+/// Count one rejection, in the slot of the ring picked by `thread`'s number (see
+/// `sync::thread_stripe`). Every slot of the ring — every bucket of every stripe, each on its
+/// own cache line — carries a rejection counter, so threads rejected by an open breaker spread
+/// over up to `buckets × stripes` lines instead of contending for one, whether or not the
+/// window is striped. Consecutive thread numbers land far apart (a golden-ratio step), and the
+/// multiply-shift maps a number to a slot without a division.
 #[inline]
-pub(crate) fn count_rejected(ring: &[Bucket], cfg: &Config, stripe: u32) {
-    if let Some(b) = ring.get(stripe as usize * cfg.buckets as usize) {
+pub(crate) fn count_rejected(ring: &[Bucket], thread: u32) {
+    let spread = thread.wrapping_mul(0x9E37_79B9);
+    let idx = ((u64::from(spread) * ring.len() as u64) >> 32) as usize;
+    if let Some(b) = ring.get(idx) {
         b.0.rejected.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Rejections counted so far, summed over the stripes.
-pub(crate) fn rejected(ring: &[Bucket], cfg: &Config) -> u64 {
-    ring.iter()
-        .step_by(cfg.buckets as usize)
-        .fold(0u64, |t, b| t.saturating_add(b.0.rejected.load(Ordering::Relaxed)))
+/// Rejections counted so far, summed over the ring.
+pub(crate) fn rejected(ring: &[Bucket]) -> u64 {
+    ring.iter().fold(0u64, |t, b| t.saturating_add(b.0.rejected.load(Ordering::Relaxed)))
 }
 
 /// The record's permit belongs to a generation that is no longer current.

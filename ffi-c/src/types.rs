@@ -161,9 +161,8 @@ pub struct rb_config {
     pub half_open_timeout_ns: u64,
     /// Stripes of the window: a power of two up to RB_MAX_STRIPES; 0 means 1 (not striped).
     /// Each thread counts in its own stripe, so threads recording on one breaker stop sharing
-    /// a cache line per bucket, and the rejected counter is striped the same way. Totals,
-    /// rates and metrics sum every stripe and stay exact. Each stripe costs
-    /// buckets × 128 bytes more (see rb_breaker_size).
+    /// a cache line per bucket. Totals, rates and metrics sum every stripe and stay exact.
+    /// Each stripe costs buckets × 128 bytes more (see rb_breaker_size).
     pub stripes: u32,
 }
 

@@ -179,11 +179,18 @@ fn main() {
     drop(single);
 
     // ---- 1 and 2 threads ------------------------------------------------------------------------
-    let pins: BTreeMap<&str, PinCheck> =
-        ["shared", "padded", "rb.still", "rb.realistic", "rb.worst", "recloser", "failsafe"]
-            .into_iter()
-            .map(|k| (k, PinCheck::new()))
-            .collect();
+    let names = [
+        "shared",
+        "padded",
+        "rb.still",
+        "rb.realistic",
+        "rb.worst",
+        "rb.striped",
+        "rb.rejected",
+        "recloser",
+        "failsafe",
+    ];
+    let pins: BTreeMap<&str, PinCheck> = names.into_iter().map(|k| (k, PinCheck::new())).collect();
     let shared = CachePadded::new(AtomicU64::new(0));
     let padded: Vec<CachePadded<AtomicU64>> =
         (0..2).map(|_| CachePadded::new(AtomicU64::new(0))).collect();
@@ -201,6 +208,20 @@ fn main() {
                 let fs = failsafe::Config::new().build();
                 run_threads(threads, n, p, |_, _, k| work::failsafe(&fs, k))
             }
+            "rb.striped" => {
+                // The opt-in striped window: one stripe per thread.
+                let cfg = Config::builder().stripes(2).build().expect("valid");
+                let cb = CircuitBreaker::new(cfg);
+                run_threads(threads, n, p, |_, first, k| {
+                    work::acquire_record(&cb, 1 + first * STEP_STILL, STEP_STILL, k);
+                })
+            }
+            "rb.rejected" => {
+                // An open breaker (default config) under load: every call rejected and counted.
+                let cb = CircuitBreaker::new(Config::default());
+                cb.trip(1);
+                run_threads(threads, n, p, |_, _, k| work::rejected(&cb, 2, k))
+            }
             _ => {
                 let step = match name {
                     "rb.still" => STEP_STILL,
@@ -217,8 +238,6 @@ fn main() {
         };
         r.ns_per_call_per_thread()
     };
-    let names =
-        ["shared", "padded", "rb.still", "rb.realistic", "rb.worst", "recloser", "failsafe"];
     let mut gsizes = BTreeMap::new();
     for name in names {
         // calibrate at one thread
@@ -271,6 +290,10 @@ fn main() {
         ("two_threads_realistic_vs_shared", "t2.rb.realistic", "t2.shared"),
         ("two_threads_worst_vs_shared", "t2.rb.worst", "t2.shared"),
         ("two_threads_vs_padded", "t2.rb.still", "t2.padded"),
+        ("two_threads_striped_vs_padded", "t2.rb.striped", "t2.padded"),
+        ("two_threads_striped_vs_shared", "t2.rb.striped", "t2.shared"),
+        ("two_threads_rejected_vs_padded", "t2.rb.rejected", "t2.padded"),
+        ("two_threads_rejected_vs_one", "t2.rb.rejected", "t1.rb.rejected"),
         // throughput ratio = inverse of the per-call figures' ratio
         ("two_threads_throughput_vs_recloser", "t2.recloser", "t2.rb.still"),
         ("two_threads_realistic_throughput_vs_recloser", "t2.recloser", "t2.rb.realistic"),
