@@ -182,6 +182,23 @@ pub unsafe extern "C" fn rb_try_acquire(
         if out_permit.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
+        // Closed, MetricsOnly and Disabled admit without the time and cause no transition: the
+        // permit goes straight to the caller, 16 bytes in registers, instead of through the
+        // 40-byte `Permit` and the `Result` the other states need.
+        if let Some(p) = b.try_acquire_without_time() {
+            let raw = p.to_raw();
+            // SAFETY: checked non-null; NULL or valid per the caller's contract.
+            unsafe {
+                out_permit.write(rb_permit {
+                    breaker_id: raw.breaker_id,
+                    generation: raw.generation,
+                    kind: u32::from(raw.kind),
+                    slot: u32::from(raw.slot),
+                });
+                write_transition(out_transition, None);
+            }
+            return rb_status::RB_OK;
+        }
         match b.try_acquire(now_ns) {
             Ok(p) => {
                 let raw = p.to_raw();
@@ -228,8 +245,17 @@ pub unsafe extern "C" fn rb_record(
         if permit.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
+        // Field by field, each as wide as rb_try_acquire wrote it: one 16-byte load of four
+        // 4-byte stores cannot be forwarded from the store buffer and stalls until they drain.
         // SAFETY: checked non-null; valid per the caller's contract.
-        let held = unsafe { permit.read() };
+        let held = unsafe {
+            rb_permit {
+                breaker_id: core::ptr::read_volatile(&raw const (*permit).breaker_id),
+                generation: core::ptr::read_volatile(&raw const (*permit).generation),
+                kind: core::ptr::read_volatile(&raw const (*permit).kind),
+                slot: core::ptr::read_volatile(&raw const (*permit).slot),
+            }
+        };
         let outcome = match outcome {
             0 => Outcome::Success,
             1 => Outcome::Failure,
