@@ -27,6 +27,9 @@ pub(crate) struct Head {
     /// issued: its lease started then. Written (`fetch_max`) before the compare-and-swap that
     /// issues the permit, so whoever sees that permit issued sees its lease (T5).
     trial_at: AtomicU64,
+    /// Where the latest period is in the ring (a cache; see `window::PeriodHint`). Written
+    /// once per bucket period, so it shares the state word's read-mostly line.
+    hint: window::PeriodHint,
 }
 
 /// Words of the trial-slot map: 32 slots each, `TRIAL_SLOTS` in all (fewer under loom, whose
@@ -69,6 +72,7 @@ macro_rules! core_new {
                 open_ns: AtomicU64::new($cfg.open_ns),
                 window_gen: AtomicU32::new(Word::initial().gen_),
                 trial_at: AtomicU64::new(0),
+                hint: window::PeriodHint::new(),
             }),
             streak: CachePadded::new(AtomicU64::new(0)),
             totals: CachePadded::new(Totals { stale: AtomicU64::new(0) }),
@@ -692,8 +696,16 @@ impl Breaker {
             return false;
         }
         let cfg = &self.core.cfg;
-        if !window::try_add_fast(&self.ring, cfg, generation, now, window::SUCCESSES, self.stripe())
-        {
+        let hint = &self.core.head.hint;
+        if !window::try_add_fast(
+            &self.ring,
+            cfg,
+            generation,
+            now,
+            window::SUCCESSES,
+            self.stripe(),
+            hint,
+        ) {
             return false;
         }
         if word::raw_closed(raw)
@@ -767,6 +779,7 @@ impl Breaker {
             kind,
             slow,
             self.stripe(),
+            &self.core.head.hint,
         );
         if counted.is_err() {
             self.count_stale();
@@ -1118,6 +1131,7 @@ pub(crate) fn shared_layout_facts() -> alloc::vec::Vec<(&'static str, u64)> {
         ("offset of Totals.stale", f(offset_of!(Totals, stale))),
         ("offset of Head.window_gen", f(offset_of!(Head, window_gen))),
         ("offset of Head.trial_at", f(offset_of!(Head, trial_at))),
+        ("offset of Head.hint (period << 16 | bucket)", f(offset_of!(Head, hint))),
         ("offset of Core.trials", f(offset_of!(Core, trials))),
         ("trial-slot words", f(TRIAL_WORDS)),
         ("trial slots per half-open generation", u64::from(TRIAL_SLOTS)),
