@@ -337,6 +337,12 @@ def full() -> str:
         "one_thread_worst_vs_floor": med(f"{ct}/rotate_every_call") / floor,
         "call_vs_clock_loop": med("ringbreaker/call") / med("ringbreaker/acquire+record/default_clock"),
         "call_vs_coarse_loop": med("ringbreaker/call") / med("ringbreaker/acquire+record/coarse_clock"),
+        "two_threads_striped_vs_padded":
+            med(f"{t2}/ringbreaker/striped/still") / med(f"{t2}/floor/padded_per_thread"),
+        "two_threads_rejected_vs_padded":
+            med(f"{t2}/ringbreaker/rejected/open") / med(f"{t2}/floor/padded_per_thread"),
+        "two_threads_rejected_vs_one":
+            med(f"{t2}/ringbreaker/rejected/open") / med("threads_1/ringbreaker/rejected/open"),
         "two_threads_vs_shared": med(f"{t2}/ringbreaker/caller_time/still") / med(f"{t2}/floor/shared_fetch_add"),
         "two_threads_realistic_vs_shared":
             med(f"{t2}/ringbreaker/caller_time/rotate_1us") / med(f"{t2}/floor/shared_fetch_add"),

@@ -154,7 +154,16 @@ fn threads(c: &mut Criterion, threads: usize) {
         .into_iter()
         .map(str::to_owned)
         .chain(STEPS.iter().map(|(label, _)| format!("ringbreaker/caller_time/{label}")))
-        .chain(["failsafe/default", "recloser"].into_iter().map(str::to_owned))
+        .chain(
+            [
+                "ringbreaker/striped/still",
+                "ringbreaker/rejected/open",
+                "failsafe/default",
+                "recloser",
+            ]
+            .into_iter()
+            .map(str::to_owned),
+        )
         .collect();
     let checks: Vec<PinCheck> = names.iter().map(|_| PinCheck::new()).collect();
     let check =
@@ -190,6 +199,27 @@ fn threads(c: &mut Criterion, threads: usize) {
             })
         });
     }
+    // The opt-in striped window, one stripe per thread.
+    let p = check("ringbreaker/striped/still");
+    g.bench_function("ringbreaker/striped/still", |b| {
+        b.iter_custom(|n| {
+            let cfg = Config::builder().stripes(2).build().expect("valid");
+            let cb = CircuitBreaker::new(cfg);
+            run_threads(threads, n, Some(p), |_, first, k| {
+                work::acquire_record(&cb, 1 + first * STEP_STILL, STEP_STILL, k);
+            })
+            .scaled(n)
+        })
+    });
+    // An open breaker under load: every call rejected and counted.
+    let p = check("ringbreaker/rejected/open");
+    let open = breaker();
+    open.trip(1);
+    g.bench_function("ringbreaker/rejected/open", |b| {
+        b.iter_custom(|n| {
+            run_threads(threads, n, Some(p), |_, _, k| work::rejected(&open, 2, k)).scaled(n)
+        })
+    });
     let fs = failsafe::Config::new().build();
     let p = check("failsafe/default");
     g.bench_function("failsafe/default", |b| {
