@@ -832,6 +832,9 @@ impl Breaker {
         let reason = if streak_hit {
             Reason::ConsecutiveFailures
         } else {
+            // Between this outcome's count and the reads of everyone else's: two recorders
+            // counting in different words must not both miss the other's count (see `window`).
+            sync::fence(Ordering::SeqCst);
             let c = window::counts(&self.ring, cfg, generation, now);
             let calls = c.successes + c.failures;
             if calls < u64::from(cfg.minimum_calls) || calls == 0 {

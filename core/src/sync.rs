@@ -5,13 +5,13 @@
 //! targets without native 64-bit atomics they are `portable-atomic`'s, and otherwise `core`'s.
 
 #[cfg(ringbreaker_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(all(not(ringbreaker_loom), target_has_atomic = "64"))]
-pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(all(not(ringbreaker_loom), not(target_has_atomic = "64")))]
-pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use portable_atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// Process-wide source of breaker identities. Deliberately not modelled by loom: identity is
 /// assigned once per breaker and plays no part in the invariants the models check.
@@ -57,13 +57,24 @@ pub(crate) fn thread_stripe() -> u32 {
     })
 }
 
-/// Under loom: 0 for every thread. A model must touch the same atomics in every execution of
-/// a schedule, which an address-derived number would not guarantee; the models check the
-/// protocol of one stripe, which every stripe follows on its own.
+/// Under loom: the loom thread's index (0 for the model's main thread, then 1, 2, ... in spawn
+/// order), read from its `ThreadId`'s digits. A model must touch the same atomics in every
+/// execution of a schedule, which an address-derived number would not guarantee, and loom's
+/// threads share the OS thread's thread-locals.
 #[cfg(ringbreaker_loom)]
-#[inline]
 pub(crate) fn thread_stripe() -> u32 {
-    0
+    struct Digits(u32);
+    impl core::fmt::Write for Digits {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for b in s.bytes().filter(u8::is_ascii_digit) {
+                self.0 = self.0.wrapping_mul(10).wrapping_add(u32::from(b - b'0'));
+            }
+            Ok(())
+        }
+    }
+    let mut d = Digits(0);
+    let _ = core::fmt::write(&mut d, format_args!("{:?}", loom::thread::current().id()));
+    d.0
 }
 
 /// See the `std` version.

@@ -43,6 +43,14 @@
 //! transitions.
 //!
 //! Threads' clocks may disagree by up to 65,535 bucket widths (the period field's span).
+//!
+//! A trip decision reads every bucket after its own count, and another recorder may have
+//! counted in another word (another stripe, or another period when clocks disagree) and be
+//! reading ours: the store-buffering pattern, in which acquire/release lets each miss the
+//! other's count, so a trip the window calls for could be missed by both. The decision
+//! therefore puts a `SeqCst` fence between its count and its reads (`Breaker::decide_trip`):
+//! of two such fences one comes first, and the reads after the later one see the count before
+//! the earlier. Only failures and slow calls decide, so successes never pay for the fence.
 
 use crossbeam_utils::CachePadded;
 

@@ -294,3 +294,24 @@ fn w4_an_aliasing_generation_starts_with_an_empty_window() {
         assert_eq!((m.calls, m.failures), (0, 0), "generation 1's failure read as generation 5's");
     });
 }
+
+/// S1: with a striped window, two failures recorded at once in two stripes (loom threads 1
+/// and 2 count in stripes 1 and 0) are each counted once, a snapshot racing them never sees
+/// more than were recorded, and the failure that completes the threshold trips the breaker:
+/// exactly one trip, never none (the store-buffering pattern the `SeqCst` counts rule out).
+#[test]
+fn s1_striped_failures_are_counted_once_and_trip_once() {
+    model("s1", || {
+        let cfg = base().stripes(2).minimum_calls(2).failure_rate(1.0).build().unwrap();
+        let b = Arc::new(CircuitBreaker::new(cfg));
+        let permits = [b.try_acquire(5).unwrap(), b.try_acquire(5).unwrap()];
+        let hs = permits.map(|p| spawn(&b, move |b| b.record(p, Outcome::Failure, 5)));
+        let reader = spawn(&b, |b| b.snapshot(5).failures);
+        let ts: Vec<Transition> = hs.into_iter().filter_map(|h| h.join().unwrap()).collect();
+        assert!(reader.join().unwrap() <= 2);
+        assert_eq!(ts.len(), 1, "{ts:?}");
+        assert_eq!(ts[0].reason, Reason::FailureRate);
+        assert_eq!(b.snapshot(5).failures, 2, "each failure counted once");
+        assert_chain(&b, 1, State::Closed, ts);
+    });
+}
