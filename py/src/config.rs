@@ -5,7 +5,9 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
-use ringbreaker::{Config, ConfigError, MAX_BUCKETS, MAX_HALF_OPEN_PERMITS};
+use ringbreaker::{
+    Config, ConfigError, MAX_BUCKETS, MAX_HALF_OPEN_PERMITS, MAX_RING_SLOTS, MAX_STRIPES,
+};
 
 use crate::types;
 
@@ -171,6 +173,17 @@ fn core_error(py: Python<'_>, e: &ConfigError) -> PyErr {
             "backoff_multiplier",
             format!("backoff_multiplier must be a finite number >= 1.0, got {v:?}"),
         ),
+        ConfigError::Stripes(n) => {
+            ("stripes", format!("stripes must be a power of two in 1..={MAX_STRIPES}, got {n}"))
+        }
+        ConfigError::RingTooLarge { buckets, stripes } => (
+            "stripes",
+            format!(
+                "stripes ({stripes}) x buckets ({buckets}) must be at most {MAX_RING_SLOTS} ring \
+                 slots, got {}",
+                u64::from(buckets) * u64::from(stripes)
+            ),
+        ),
         _ => {
             let param = python_name(e.field());
             (param, format!("{param}: {e}"))
@@ -192,6 +205,7 @@ fn python_name(field: &str) -> &'static str {
         "slow_call_rate" => "slow_call_rate",
         "half_open_permits" => "half_open_permits",
         "backoff_multiplier" => "backoff_multiplier",
+        "stripes" => "stripes",
         _ => "config",
     }
 }
@@ -212,7 +226,7 @@ impl PyConfig {
     #[pyo3(signature = (*, window = None, buckets = None, failure_rate = None, minimum_calls = None,
         consecutive_failures = None, slow_call_duration = None, slow_call_rate = None,
         open_duration = None, max_open_duration = None, backoff_multiplier = None,
-        half_open_permits = None, half_open_timeout = None))]
+        half_open_permits = None, half_open_timeout = None, stripes = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -228,6 +242,7 @@ impl PyConfig {
         backoff_multiplier: Option<&Bound<'_, PyAny>>,
         half_open_permits: Option<&Bound<'_, PyAny>>,
         half_open_timeout: Option<&Bound<'_, PyAny>>,
+        stripes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut b = Config::builder();
         if let Some(v) = given(window) {
@@ -267,6 +282,10 @@ impl PyConfig {
         }
         if let Some(ns) = optional_seconds("half_open_timeout", half_open_timeout, "> 0")? {
             b = b.half_open_timeout_ns(ns);
+        }
+        if let Some(v) = given(stripes) {
+            // The range here; "a power of two" is the core's check (ConfigError::Stripes).
+            b = b.stripes(int("stripes", &v, 1, MAX_STRIPES)?);
         }
         let cfg = b.build().map_err(|e| core_error(py, &e))?;
         Ok(PyConfig { cfg, max_open_given: max_open.is_some() })
@@ -322,6 +341,18 @@ impl PyConfig {
     fn half_open_timeout(&self) -> f64 {
         secs(self.cfg.half_open_timeout_ns())
     }
+    /// Copies of the ring the window is striped over (1: not striped). Each thread counts in
+    /// its own stripe; totals, rates and metrics sum every stripe.
+    #[getter]
+    fn stripes(&self) -> u32 {
+        self.cfg.stripes()
+    }
+    /// Bytes of ring memory one stripe costs (`buckets` cache-padded buckets); a breaker's
+    /// ring is `stripes` times this.
+    #[getter]
+    fn stripe_bytes(&self) -> usize {
+        self.cfg.stripe_bytes()
+    }
 
     /// Pickle as the keyword arguments that rebuild it (durations as float seconds: exact to
     /// the nanosecond up to about 104 days).
@@ -342,6 +373,7 @@ impl PyConfig {
         kw.set_item("backoff_multiplier", self.cfg.backoff_multiplier())?;
         kw.set_item("half_open_permits", self.cfg.half_open_permits())?;
         kw.set_item("half_open_timeout", self.half_open_timeout())?;
+        kw.set_item("stripes", self.cfg.stripes())?;
         Ok((PyTuple::empty(py), kw))
     }
 
@@ -360,7 +392,7 @@ impl PyConfig {
         format!(
             "Config(window={:?}, buckets={}, failure_rate={:?}, minimum_calls={}, consecutive_failures={}, \
              slow_call_duration={}, slow_call_rate={:?}, open_duration={:?}, max_open_duration={}, \
-             backoff_multiplier={:?}, half_open_permits={}, half_open_timeout={:?})",
+             backoff_multiplier={:?}, half_open_permits={}, half_open_timeout={:?}, stripes={})",
             self.window(),
             c.buckets(),
             c.failure_rate(),
@@ -373,13 +405,14 @@ impl PyConfig {
             c.backoff_multiplier(),
             c.half_open_permits(),
             self.half_open_timeout(),
+            c.stripes(),
         )
     }
 }
 
 impl PyConfig {
     /// Every field, as comparable bits.
-    fn key(&self) -> ([u64; 12], bool) {
+    fn key(&self) -> ([u64; 13], bool) {
         let c = &self.cfg;
         (
             [
@@ -395,6 +428,7 @@ impl PyConfig {
                 c.backoff_multiplier().to_bits(),
                 u64::from(c.half_open_permits()),
                 c.half_open_timeout_ns(),
+                u64::from(c.stripes()),
             ],
             self.max_open_given,
         )

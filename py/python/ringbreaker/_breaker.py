@@ -63,6 +63,7 @@ _CONFIG_DEFAULTS: dict[str, Any] = {
     "backoff_multiplier": 1.0,
     "half_open_permits": 1,
     "half_open_timeout": None,
+    "stripes": 1,
 }
 
 
@@ -206,6 +207,10 @@ class CircuitBreaker:
     - ``half_open_permits=1`` -- trial calls in HALF_OPEN; all must succeed to close.
     - ``half_open_timeout=None`` -- a trial permit not reported after this long lapses and
       counts as a failed trial (None: one window).
+    - ``stripes=1`` -- stripe the window over this many copies of the ring (a power of two,
+      1..=64): each thread counts in its own stripe, so threads calling one breaker from free-
+      threaded Python or native code stop contending for one cache line; totals and rates sum
+      every stripe. Each stripe costs ``config.stripe_bytes`` bytes.
 
     Classification of outcomes:
 
@@ -272,6 +277,7 @@ class CircuitBreaker:
         backoff_multiplier: float = 1.0,
         half_open_permits: int = 1,
         half_open_timeout: Seconds | None = None,
+        stripes: int = 1,
         failure_on: ExceptionMatcher | tuple[ExceptionMatcher, ...] = (Exception,),
         ignore: ExceptionMatcher | tuple[ExceptionMatcher, ...] = (),
         failure_when: Callable[[Any], bool] | None = None,
@@ -297,6 +303,7 @@ class CircuitBreaker:
             "backoff_multiplier": backoff_multiplier,
             "half_open_permits": half_open_permits,
             "half_open_timeout": half_open_timeout,
+            "stripes": stripes,
         }
         t = _timeout_seconds(timeout)
         if config is not None:
