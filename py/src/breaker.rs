@@ -159,6 +159,9 @@ pub struct NativeBreaker {
     call_hooks: Py<PyList>,
     /// Every call is timed (slow-call detection, a timeout, or `time_calls`).
     timed: bool,
+    /// A guarded call may take the lean path (`guarded_call`): not timed, a clock that calls
+    /// no Python code, no `failure_when`.
+    lean: bool,
     totals: Box<[Totals; STRIPES]>,
     state_time: StateTime,
 }
@@ -207,11 +210,32 @@ pub(crate) fn transition_value(
     )
 }
 
-/// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...).
+/// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...). The common
+/// results (`None`, `int`, `str`, `float`, `bool`, `bytes`, `tuple`, `list`, `dict`) are told
+/// by one pointer comparison each, without a slot lookup.
+#[inline]
 fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
-    let tp = v.get_type();
+    use pyo3::ffi;
+    if v.is_none() {
+        return false;
+    }
+    let tp = v.get_type_ptr();
+    // The addresses of the builtin type objects, compared, never dereferenced.
+    let common = [
+            &raw mut ffi::PyLong_Type,
+            &raw mut ffi::PyUnicode_Type,
+            &raw mut ffi::PyFloat_Type,
+            &raw mut ffi::PyBool_Type,
+            &raw mut ffi::PyBytes_Type,
+            &raw mut ffi::PyTuple_Type,
+            &raw mut ffi::PyList_Type,
+            &raw mut ffi::PyDict_Type,
+    ];
+    if common.contains(&tp) {
+        return false;
+    }
     // SAFETY: `tp` is a live type object; PyType_GetSlot accepts static types from 3.10.
-    unsafe { !pyo3::ffi::PyType_GetSlot(tp.as_type_ptr(), pyo3::ffi::Py_am_await).is_null() }
+    unsafe { !ffi::PyType_GetSlot(tp, ffi::Py_am_await).is_null() }
 }
 
 impl NativeBreaker {
@@ -222,6 +246,7 @@ impl NativeBreaker {
 
     /// Account for a committed transition and deliver it to the listeners, if any. Returns the
     /// `Transition` value when one was built (always when `build` is set).
+    #[inline]
     fn on_transition(
         &self,
         py: Python<'_>,
@@ -229,7 +254,18 @@ impl NativeBreaker {
         note: Option<&str>,
         build: bool,
     ) -> Option<Py<PyAny>> {
-        let t = t?;
+        self.deliver_transition(py, t?, note, build)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_transition(
+        &self,
+        py: Python<'_>,
+        t: Transition,
+        note: Option<&str>,
+        build: bool,
+    ) -> Option<Py<PyAny>> {
         let st = &self.state_time;
         let prev = st.since_ns.swap(t.at, Ordering::AcqRel);
         st.in_state_ns[usize::from(t.from as u8).min(5)]
@@ -280,6 +316,8 @@ impl NativeBreaker {
     }
 
     /// Deliver a per-call event to the hooks (callers check `has_call_hooks` first).
+    #[cold]
+    #[inline(never)]
     fn emit(
         &self,
         py: Python<'_>,
@@ -366,6 +404,11 @@ impl NativeBreaker {
     ) -> PyResult<()> {
         let now = match now {
             Some(n) => n,
+            // An untimed Closed-state success (its permit was issued without reading the
+            // clock): only its bucket depends on the time, so the coarse clock serves.
+            None if outcome == Outcome::Success && start.is_none() && !self.timed => {
+                self.clock.read_untimed(py)?
+            }
             None => self.clock.read(py)?,
         };
         let duration = duration
@@ -375,18 +418,7 @@ impl NativeBreaker {
         // refused as the core says, not swallowed.
         let t = match self.inner.try_record(p, outcome, duration, now) {
             Ok(t) => t,
-            Err(ringbreaker::RecordError::AlreadyRecorded) => {
-                return Err(PyErr::from_type(
-                    types::get(py).permit_reused.bind(py).clone(),
-                    "permit was already recorded (the core refused it); a permit records one outcome",
-                ));
-            }
-            Err(ringbreaker::RecordError::ForeignPermit) => {
-                return Err(PyErr::from_type(
-                    types::get(py).foreign_permit.bind(py).clone(),
-                    "permit was issued by another breaker",
-                ));
-            }
+            Err(e) => return Err(self.refused(py, e)),
         };
         let i = outcome as usize;
         let totals = &self.totals[stripe()];
@@ -406,6 +438,22 @@ impl NativeBreaker {
             self.emit(py, OUTCOME_NAMES[i], duration, exc);
         }
         Ok(())
+    }
+
+    /// The error for a permit the core refused to record.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, py: Python<'_>, e: ringbreaker::RecordError) -> PyErr {
+        match e {
+            ringbreaker::RecordError::AlreadyRecorded => PyErr::from_type(
+                types::get(py).permit_reused.bind(py).clone(),
+                "permit was already recorded (the core refused it); a permit records one outcome",
+            ),
+            ringbreaker::RecordError::ForeignPermit => PyErr::from_type(
+                types::get(py).foreign_permit.bind(py).clone(),
+                "permit was issued by another breaker",
+            ),
+        }
     }
 
     /// How an exception a guarded call raised is recorded, and the classifier's own error (a
@@ -472,8 +520,58 @@ impl NativeBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
+        // The lean path: a Closed-state permit taken without reading the clock, the call, and
+        // a success stamped with the coarse clock -- what the general path below does for
+        // such a call, minus its generality. No hook is subscribed (checked again after the
+        // call, in `record_untimed_success`), and nothing here calls back into Python.
+        if self.lean
+            && !self.has_call_hooks(py)
+            && let Some(permit) = self.inner.try_acquire_without_time()
+        {
+            let result = func.call(args, kwargs);
+            if let Ok(v) = &result
+                && !is_awaitable(v)
+            {
+                self.record_untimed_success(py, permit)?;
+                return result.map(Bound::unbind);
+            }
+            return self.after_call(py, func, permit, None, result);
+        }
         let (permit, start) = self.acquire_inner(py)?;
-        match func.call(args, kwargs) {
+        let result = func.call(args, kwargs);
+        self.after_call(py, func, permit, start, result)
+    }
+
+    /// Record a success for a permit issued without reading the clock (Closed or
+    /// MetricsOnly, or Disabled's pass-through), stamped with the coarse clock: `finish`'s
+    /// work for that case.
+    #[inline]
+    fn record_untimed_success(&self, py: Python<'_>, p: ringbreaker::Permit) -> PyResult<()> {
+        let now = self.clock.read_untimed(py)?;
+        match self.inner.try_record(p, Outcome::Success, None, now) {
+            Ok(t) => {
+                self.totals[stripe()].outcomes[0].fetch_add(1, Ordering::Relaxed);
+                self.on_transition(py, t, None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, OUTCOME_NAMES[0], None, None);
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.refused(py, e)),
+        }
+    }
+
+    /// What a guarded call does once `func` has returned or raised, for a permit issued at
+    /// `start`.
+    fn after_call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        result: PyResult<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        match result {
             Ok(v) => {
                 if is_awaitable(&v) {
                     self.finish(py, permit, start, Outcome::Ignored, None, None, None)?;
@@ -536,10 +634,12 @@ impl NativeBreaker {
         let cfg = config.get().cfg;
         let clock = Clock::from_py(clock)?;
         let created = clock.read(py)?;
+        let timed = time_calls || cfg.slow_call_ns().is_some();
         Ok(NativeBreaker {
             inner: CircuitBreaker::new(cfg).into(),
             name: name.unbind(),
-            timed: time_calls || cfg.slow_call_ns().is_some(),
+            timed,
+            lean: !timed && clock.infallible() && failure_when.is_none(),
             config: config.unbind(),
             clock,
             classifier: Classifier {
@@ -826,6 +926,7 @@ impl NativeBreaker {
         };
         let created = clock.read(py)?;
         let current = inner.state(created) as u8;
+        let lean = !self.timed && clock.infallible() && self.classifier.failure_when.is_none();
         Ok(NativeBreaker {
             inner,
             name: self.name.clone_ref(py),
@@ -839,6 +940,7 @@ impl NativeBreaker {
             listeners: self.listeners.clone_ref(py),
             call_hooks: self.call_hooks.clone_ref(py),
             timed: self.timed,
+            lean,
             totals: Box::default(),
             state_time: StateTime {
                 since_ns: AtomicU64::new(created),

@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 /// Nanoseconds on the core's default monotonic clock.
 #[pyfunction]
 fn now_ns() -> u64 {
-    ringbreaker::now_ns()
+    clock::default_ns()
 }
 
 #[pymodule(gil_used = false)]
