@@ -28,7 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::PyConfig>()?;
     m.add_class::<breaker::NativeBreaker>()?;
     m.add_class::<breaker::Permit>()?;
-    m.add_class::<guarded::Guarded>()?;
+    m.add("Guarded", guarded::make_type(m.py())?)?;
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     shared::register(m)?;
