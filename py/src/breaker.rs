@@ -4,6 +4,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use ringbreaker::{CircuitBreaker, Outcome, RawPermit, Rejected, Transition};
@@ -189,6 +190,18 @@ fn outcome_from(v: u8) -> PyResult<Outcome> {
     }
 }
 
+/// A result in CPython's calling convention: a new reference, or NULL with the error set.
+#[inline]
+fn into_raw(py: Python<'_>, r: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    match r {
+        Ok(v) => v.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            core::ptr::null_mut()
+        }
+    }
+}
+
 /// The public `Transition` value for a core transition.
 pub(crate) fn transition_value(
     py: Python<'_>,
@@ -215,7 +228,6 @@ pub(crate) fn transition_value(
 /// by one pointer comparison each, without a slot lookup.
 #[inline]
 fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
-    use pyo3::ffi;
     if v.is_none() {
         return false;
     }
@@ -520,26 +532,89 @@ impl NativeBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        // The lean path: a Closed-state permit taken without reading the clock, the call, and
-        // a success stamped with the coarse clock -- what the general path below does for
-        // such a call, minus its generality. No hook is subscribed (checked again after the
-        // call, in `record_untimed_success`), and nothing here calls back into Python.
-        if self.lean
-            && !self.has_call_hooks(py)
-            && let Some(permit) = self.inner.try_acquire_without_time()
-        {
+        let out = self.guarded_call_raw(py, func, args, kwargs);
+        // SAFETY: `guarded_call_raw` returns a new reference, or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_err(py, out) }.map(Bound::unbind)
+    }
+
+    /// `guarded_call` in CPython's calling convention: a new reference, or NULL with the
+    /// exception set (for `tp_call`, which hands it on as is).
+    ///
+    /// The lean path, taken when the breaker is `lean` and no hook is subscribed: a
+    /// Closed-state permit taken without reading the clock, the call, and a success stamped
+    /// with the coarse clock (`record_untimed_success`); outside Closed one clock read and the
+    /// core's `try_acquire`, and a rejection raised as `CircuitOpenError(name, state,
+    /// retry_after)` straight from its arguments (`set_open_error`). Each step is the general
+    /// path's for that case, minus its generality; nothing here calls back into Python but
+    /// `func` and, on a transition, the listeners.
+    pub fn guarded_call_raw(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> *mut ffi::PyObject {
+        if !self.lean || self.has_call_hooks(py) {
+            let r = self.acquire_inner(py).and_then(|(permit, start)| {
+                let result = func.call(args, kwargs);
+                self.after_call(py, func, permit, start, result)
+            });
+            return into_raw(py, r);
+        }
+        if let Some(permit) = self.inner.try_acquire_without_time() {
             let result = func.call(args, kwargs);
             if let Ok(v) = &result
                 && !is_awaitable(v)
             {
-                self.record_untimed_success(py, permit)?;
-                return result.map(Bound::unbind);
+                return into_raw(
+                    py,
+                    self.record_untimed_success(py, permit).and_then(|()| result.map(Bound::unbind)),
+                );
             }
-            return self.after_call(py, func, permit, None, result);
+            return into_raw(py, self.after_call(py, func, permit, None, result));
         }
-        let (permit, start) = self.acquire_inner(py)?;
-        let result = func.call(args, kwargs);
-        self.after_call(py, func, permit, start, result)
+        // Not Closed: `acquire_inner`'s timed half.
+        let now = match self.clock.read(py) {
+            Ok(now) => now,
+            Err(e) => return into_raw(py, Err(e)),
+        };
+        match self.inner.try_acquire(now) {
+            Ok(permit) => {
+                self.on_transition(py, permit.transition(), None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "before_call", None, None);
+                }
+                let result = func.call(args, kwargs);
+                into_raw(py, self.after_call(py, func, permit, Some(now), result))
+            }
+            Err(r) => {
+                self.on_transition(py, r.transition, None, false);
+                if self.has_call_hooks(py) {
+                    let err = self.open_error(py, &r);
+                    self.emit(py, "not_permitted", None, Some(err.value(py).as_any()));
+                    return into_raw(py, Err(err));
+                }
+                self.set_open_error(py, &r);
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    /// Raise `CircuitOpenError(name, state, retry_after)` for a rejection, as `open_error`
+    /// builds it, but set from its arguments tuple: the instance is made where it is caught
+    /// (the interpreter normalises it there), with no Rust-side error state in between.
+    #[inline(never)]
+    fn set_open_error(&self, py: Python<'_>, r: &Rejected) {
+        let retry = r.retry_after_ns.map(|ns| ns as f64 / 1e9);
+        let args = (self.name.bind(py), types::state_ref(py, r.state as u8), retry);
+        match args.into_pyobject(py) {
+            // SAFETY: a live exception class and a live tuple; PyErr_SetObject takes its own
+            // references.
+            Ok(t) => unsafe {
+                ffi::PyErr_SetObject(types::get(py).circuit_open.as_ptr(), t.as_ptr());
+            },
+            Err(e) => e.restore(py),
+        }
     }
 
     /// Record a success for a permit issued without reading the clock (Closed or

@@ -89,10 +89,8 @@ unsafe fn call_slot(
         )
     };
     let g = g.get();
-    g.breaker
-        .get()
-        .guarded_call(py, g.func.bind(py), &args, kwargs.as_deref())
-        .map(Py::into_ptr)
+    // NULL with the exception set is passed on as is.
+    Ok(g.breaker.get().guarded_call_raw(py, g.func.bind(py), &args, kwargs.as_deref()))
 }
 
 /// The `Guarded` class: `GuardedBase` with `call_slot` as its `tp_call`.
