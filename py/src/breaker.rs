@@ -371,7 +371,10 @@ impl NativeBreaker {
 
     /// A permit (and its start time, when the call is timed or the clock had to be read), or
     /// the rejection as `CircuitOpenError`. Delivers any transition and the hooks' event.
-    fn acquire_inner(&self, py: Python<'_>) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
+    pub(crate) fn acquire_inner(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
         if !self.timed
             && self.clock.infallible()
             && let Some(p) = self.inner.try_acquire_without_time()
@@ -633,6 +636,51 @@ impl NativeBreaker {
                 Ok(())
             }
             Err(e) => Err(self.refused(py, e)),
+        }
+    }
+
+    /// Record a permit issued at `start` whose call returned `v` (a failure when
+    /// `failure_when(v)`; the predicate's own error is returned after the failure is
+    /// recorded). An untimed success takes `record_untimed_success`.
+    #[inline]
+    pub(crate) fn record_returned(
+        &self,
+        py: Python<'_>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        v: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.lean && start.is_none() {
+            return self.record_untimed_success(py, permit);
+        }
+        let (outcome, err) = self.classify_result(py, v);
+        self.finish(py, permit, start, outcome, None, None, None)?;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Record a permit issued at `start` whose call raised `e`, classified by `failure_on` /
+    /// `ignore`; returns the error to raise: `e`, or the classifier's own error (a predicate
+    /// that raised, recorded as a failure) with `e` as its `__context__`.
+    pub(crate) fn record_raised(
+        &self,
+        py: Python<'_>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        e: PyErr,
+    ) -> PyErr {
+        let exc = e.value(py).as_any().clone();
+        let (outcome, classify_err) = self.classify_raised(py, &exc);
+        if let Err(finish_err) = self.finish(py, permit, start, outcome, Some(&exc), None, None) {
+            return finish_err;
+        }
+        match classify_err {
+            Some(ce) => {
+                // SAFETY: both are live exception instances; SetContext steals the reference
+                // it is given.
+                unsafe { ffi::PyException_SetContext(ce.value(py).as_ptr(), exc.into_ptr()) };
+                ce
+            }
+            None => e,
         }
     }
 

@@ -97,6 +97,25 @@ def _is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
+async def _coroutine_template(*args: Any, **kwargs: Any) -> Any:
+    """Its code object marks native coroutine wrappers as coroutine functions."""
+
+
+def _mark_coroutine_function(wrapper: Any, fn: Any) -> None:
+    """Make ``inspect.iscoroutinefunction(wrapper)`` true, as it is for ``fn``: the wrapper
+    looks like a function to ``inspect`` (``__code__`` with the coroutine flag, ``__defaults__``
+    and ``__kwdefaults__``; ``update_wrapper`` gave it ``__name__`` and ``__annotations__``),
+    and carries the marker of ``inspect.markcoroutinefunction`` where that exists (3.12+).
+    ``inspect.signature`` follows ``__wrapped__`` to ``fn``."""
+    code = getattr(fn, "__code__", None)
+    wrapper.__code__ = code if isinstance(code, types.CodeType) else _coroutine_template.__code__
+    wrapper.__defaults__ = getattr(fn, "__defaults__", None)
+    wrapper.__kwdefaults__ = getattr(fn, "__kwdefaults__", None)
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
+
+
 class _AsyncListener:
     """An ``async def`` listener: each delivery runs as its own task on the loop running where
     the transition happens, else on the loop it was subscribed on; its errors are logged."""
@@ -558,23 +577,11 @@ class CircuitBreaker:
         plain = self._fallback is NO_FALLBACK
 
         if plain and self._timeout is None:
-            acquire, record_result, record_exception = (
-                self._cb.acquire,
-                self._cb.record_result,
-                self._cb.record_exception,
-            )
-
-            @functools.wraps(fn)
-            async def guarded(*args: Any, **kwargs: Any) -> Any:
-                permit = acquire()
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    record_exception(permit, exc)
-                    raise
-                record_result(permit, result)
-                return result
-
+            # A native callable whose calls return a native awaitable that does what
+            # `_run_async` does for an awaitable result, with no Python frame of its own.
+            guarded = _native.GuardedAsync(self._cb, fn)
+            functools.update_wrapper(guarded, fn)
+            _mark_coroutine_function(guarded, fn)
             return guarded
 
         @functools.wraps(fn)
