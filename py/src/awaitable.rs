@@ -25,13 +25,13 @@
 //! `GuardedAsync` is a heap subtype of a pyo3 class with its own `tp_call`, as `Guarded` is
 //! (see `guarded.rs`).
 
+use pyo3::PyTraverseError;
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
-use pyo3::PyTraverseError;
 
 use crate::breaker::NativeBreaker;
 
@@ -135,9 +135,17 @@ impl GuardedAsync {
 
 enum State {
     /// Not started: no permit yet, `func` not called.
-    Created { func: Py<PyAny>, args: Py<PyTuple>, kwargs: Option<Py<PyDict>> },
+    Created {
+        func: Py<PyAny>,
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+    },
     /// Awaiting `it` (the inner awaitable's iterator) under `permit`.
-    Running { permit: ringbreaker::Permit, start: Option<u64>, it: Py<PyAny> },
+    Running {
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        it: Py<PyAny>,
+    },
     Done,
 }
 
@@ -179,7 +187,8 @@ fn awaitable_iter<'py>(
     }
     // SAFETY: `slot` is the type's `am_await` (a unaryfunc), called with an instance.
     let it = unsafe {
-        let f: ffi::unaryfunc = core::mem::transmute::<*mut core::ffi::c_void, ffi::unaryfunc>(slot);
+        let f: ffi::unaryfunc =
+            core::mem::transmute::<*mut core::ffi::c_void, ffi::unaryfunc>(slot);
         Bound::from_owned_ptr_or_err(py, f(aw.as_ptr()))?
     };
     // SAFETY: `it` is a live object.
@@ -214,10 +223,11 @@ impl GuardedCall {
                     ));
                 }
                 let (permit, start) = b.acquire_inner(py)?;
-                let aw = match func.bind(py).call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py))) {
-                    Ok(aw) => aw,
-                    Err(e) => return Err(b.record_raised(py, permit, start, e)),
-                };
+                let aw =
+                    match func.bind(py).call(args.bind(py), kwargs.as_ref().map(|k| k.bind(py))) {
+                        Ok(aw) => aw,
+                        Err(e) => return Err(b.record_raised(py, permit, start, e)),
+                    };
                 match awaitable_iter(&aw, self.sync_ok) {
                     Ok(Some(it)) => (permit, start, it.unbind()),
                     Ok(None) => {
@@ -257,7 +267,12 @@ impl GuardedCall {
 
     /// `throw` for a running call: the exception goes to the inner iterator's `throw` (or,
     /// without one, is raised at the await); its outcome is recorded as `resume`'s is.
-    fn throw_in(&mut self, py: Python<'_>, exc: PyErr, args: &Bound<'_, PyTuple>) -> PyResult<Step> {
+    fn throw_in(
+        &mut self,
+        py: Python<'_>,
+        exc: PyErr,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Step> {
         let b = breaker_of(&self.breaker)?;
         let State::Running { permit, start, it } = core::mem::replace(&mut self.state, State::Done)
         else {
@@ -343,6 +358,7 @@ impl GuardedCall {
     }
 
     /// Send `value` in (`None` to start), as `coroutine.send`.
+    #[pyo3(signature = (value, /))]
     fn send(&mut self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let step = self.resume(py, value)?;
         send_result(py, step)
@@ -350,7 +366,7 @@ impl GuardedCall {
 
     /// Raise an exception at the await, as `coroutine.throw` (`throw(exc)` or the
     /// deprecated `throw(type, value, traceback)`).
-    #[pyo3(signature = (typ, val = None, tb = None))]
+    #[pyo3(signature = (typ, val = None, tb = None, /))]
     fn throw(
         &mut self,
         py: Python<'_>,
@@ -361,7 +377,10 @@ impl GuardedCall {
         let args = match (val, tb) {
             (None, None) => PyTuple::new(py, [typ])?,
             (Some(v), None) => PyTuple::new(py, [typ, v])?,
-            (v, Some(t)) => PyTuple::new(py, [typ.clone(), v.cloned().unwrap_or_else(|| py.None().into_bound(py)), t.clone()])?,
+            (v, Some(t)) => PyTuple::new(
+                py,
+                [typ.clone(), v.cloned().unwrap_or_else(|| py.None().into_bound(py)), t.clone()],
+            )?,
         };
         let exc = exception_from(py, typ, val, tb);
         if !matches!(self.state, State::Running { .. }) {
@@ -386,7 +405,11 @@ impl GuardedCall {
             Err(e) => e,
         };
         let raised = b.record_raised(py, permit, start, e);
-        if raised.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py) { Ok(()) } else { Err(raised) }
+        if raised.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py) {
+            Ok(())
+        } else {
+            Err(raised)
+        }
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -417,7 +440,8 @@ impl Drop for GuardedCall {
     /// A call dropped while running (never finished nor closed) records its permit as not a
     /// call, as a coroutine finalised mid-await records `GeneratorExit`.
     fn drop(&mut self) {
-        if let State::Running { permit, start, .. } = core::mem::replace(&mut self.state, State::Done)
+        if let State::Running { permit, start, .. } =
+            core::mem::replace(&mut self.state, State::Done)
             && let Some(b) = self.breaker.take()
         {
             Python::attach(|py| {
@@ -438,7 +462,8 @@ fn exception_from(
     // SAFETY: PyErr_Restore steals the three references (NULL allowed for value and
     // traceback); PyErr::fetch normalises what was set.
     unsafe {
-        let v = val.filter(|v| !v.is_none()).map_or(core::ptr::null_mut(), |v| v.clone().into_ptr());
+        let v =
+            val.filter(|v| !v.is_none()).map_or(core::ptr::null_mut(), |v| v.clone().into_ptr());
         let t = tb.filter(|t| !t.is_none()).map_or(core::ptr::null_mut(), |t| t.clone().into_ptr());
         if ffi::PyExceptionInstance_Check(typ.as_ptr()) != 0 {
             ffi::PyErr_Restore(typ.get_type().into_ptr(), typ.clone().into_ptr(), t);
@@ -516,6 +541,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let _ = CORO_TYPE.set(py, py.import("types")?.getattr("CoroutineType")?.unbind());
     m.add_class::<GuardedCall>()?;
+    m.add_class::<GuardedAsync>()?;
     let async_ty = subtype(
         py,
         py.get_type::<GuardedAsync>(),

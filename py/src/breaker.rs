@@ -234,14 +234,14 @@ fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
     let tp = v.get_type_ptr();
     // The addresses of the builtin type objects, compared, never dereferenced.
     let common = [
-            &raw mut ffi::PyLong_Type,
-            &raw mut ffi::PyUnicode_Type,
-            &raw mut ffi::PyFloat_Type,
-            &raw mut ffi::PyBool_Type,
-            &raw mut ffi::PyBytes_Type,
-            &raw mut ffi::PyTuple_Type,
-            &raw mut ffi::PyList_Type,
-            &raw mut ffi::PyDict_Type,
+        &raw mut ffi::PyLong_Type,
+        &raw mut ffi::PyUnicode_Type,
+        &raw mut ffi::PyFloat_Type,
+        &raw mut ffi::PyBool_Type,
+        &raw mut ffi::PyBytes_Type,
+        &raw mut ffi::PyTuple_Type,
+        &raw mut ffi::PyList_Type,
+        &raw mut ffi::PyDict_Type,
     ];
     if common.contains(&tp) {
         return false;
@@ -571,7 +571,8 @@ impl NativeBreaker {
             {
                 return into_raw(
                     py,
-                    self.record_untimed_success(py, permit).and_then(|()| result.map(Bound::unbind)),
+                    self.record_untimed_success(py, permit)
+                        .and_then(|()| result.map(Bound::unbind)),
                 );
             }
             return into_raw(py, self.after_call(py, func, permit, None, result));

@@ -29,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<config::PyConfig>()?;
     m.add_class::<breaker::NativeBreaker>()?;
     m.add_class::<breaker::Permit>()?;
+    m.add_class::<guarded::Guarded>()?;
     m.add("Guarded", guarded::make_type(m.py())?)?;
     awaitable::register(m)?;
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
