@@ -251,9 +251,18 @@ fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
 }
 
 impl NativeBreaker {
+    /// Whether a call hook is subscribed: the list's size, read inline (a relaxed load, as
+    /// CPython's own `PyList_GET_SIZE` is in free-threaded builds) instead of `PyList_Size`.
     #[inline]
     fn has_call_hooks(&self, py: Python<'_>) -> bool {
-        !self.call_hooks.bind(py).is_empty()
+        let list = self.call_hooks.bind(py).as_ptr().cast::<ffi::PyVarObject>();
+        // SAFETY: `list` is a live list (a PyVarObject); `ob_size` is an aligned isize that
+        // CPython writes only through the list's own operations.
+        let size = unsafe {
+            core::sync::atomic::AtomicIsize::from_ptr(&raw mut (*list).ob_size)
+                .load(Ordering::Relaxed)
+        };
+        size != 0
     }
 
     /// Account for a committed transition and deliver it to the listeners, if any. Returns the
