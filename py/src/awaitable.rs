@@ -327,7 +327,8 @@ impl GuardedCall {
         GuardedCall { breaker: None, sync_ok: false, state: State::Done }
     }
 
-    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+    /// Itself (no borrow taken: it only hands the object back).
+    fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
 
