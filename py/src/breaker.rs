@@ -902,7 +902,7 @@ impl NativeBreaker {
     }
 
     /// Run `func(*args, **kwargs)` guarded.
-    #[pyo3(signature = (func, *args, **kwargs))]
+    #[pyo3(signature = (func, /, *args, **kwargs))]
     fn call(
         &self,
         py: Python<'_>,

@@ -386,3 +386,33 @@ cb_module = ringbreaker.CircuitBreaker("module-level")
 @cb_module
 async def module_level() -> int:
     return 1
+
+
+# ---- call(): the native breaker's own method ----------------------------------------------------
+
+
+def test_call_is_the_native_call_and_keeps_its_arguments_and_fallback() -> None:
+    cb = ringbreaker.CircuitBreaker("call")
+    assert cb.call(lambda fn, func: (fn, func), fn=1, func=2) == (1, 2)  # keywords pass through
+    assert cb.call(divmod, 7, 2) == (3, 1)
+    with pytest.raises(TypeError):
+        cb.call()  # type: ignore[call-arg]
+    assert counts(cb) == (2, 2, 0, 0)
+    fb = ringbreaker.CircuitBreaker("call-fb", fallback=lambda *a, **k: ("fallback", a, k))
+    fb.force_open()
+    assert fb.call(abs, -1, key=2) == ("fallback", (-1,), {"key": 2})
+    assert fb.metrics().totals.rejected == 1
+
+
+def test_call_of_a_shared_breaker_records_on_the_shared_region(tmp_path: Any) -> None:
+    path = tmp_path / "region"
+    a = ringbreaker.shared("call-shared", path=path)
+    b = ringbreaker.shared("call-shared", path=path)
+    try:
+        assert a.call(lambda: 1) == 1
+        a.force_open()
+        with pytest.raises(CircuitOpenError):
+            b.call(lambda: 1)  # b sees a's state: its call() is bound to the shared breaker
+        assert a.metrics().totals.successes == 1
+    finally:
+        a.unlink()

@@ -9,11 +9,12 @@ import inspect
 import logging
 import math
 import numbers
+import operator
 import sys
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import _native
 from ._types import CallEvent, CircuitOpenError, CircuitTimeoutError, ConfigError, Metrics, State, Transition
@@ -263,6 +264,7 @@ class CircuitBreaker:
 
     __slots__ = (
         "_async_blocks",
+        "_call",
         "_cb",
         "_listeners",
         "_call_hooks",
@@ -352,6 +354,7 @@ class CircuitBreaker:
             call_hooks=self._call_hooks,
             time_calls=time_calls or t is not None,
         )
+        self._bind_call()
         self._options: dict[str, Any] = {
             **({"config": config} if config is not None else cfg_kwargs),
             "failure_on": failure_on,
@@ -474,15 +477,31 @@ class CircuitBreaker:
             return exc.breaker == self.name
         return isinstance(exc, Exception) and self._cb.classify(exc) == 1
 
-    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` guarded, for synchronous callables.
+    if TYPE_CHECKING:
 
-        An ``async def`` (or anything returning an awaitable) raises ``TypeError`` and is
-        recorded as not a call: its outcome is not known when it returns -- use
-        ``await cb.call_async(fn, ...)``. The coroutine is closed unawaited.
-        """
-        if self._fallback is NO_FALLBACK:
-            return self._cb.call(fn, *args, **kwargs)
+        def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            """``fn(*args, **kwargs)`` guarded, for synchronous callables (see below)."""
+
+    else:
+        # `cb.call` is the native breaker's own `call` (bound once, in `_bind_call`), so a call
+        # runs no Python frame of the breaker's; with a fallback, `_call_with_fallback`.
+        call = property(
+            operator.attrgetter("_call"),
+            doc="""``call(fn, /, *args, **kwargs)``: ``fn(*args, **kwargs)`` guarded, for
+            synchronous callables.
+
+            An ``async def`` (or anything returning an awaitable) raises ``TypeError`` and is
+            recorded as not a call: its outcome is not known when it returns -- use
+            ``await cb.call_async(fn, ...)``. The coroutine is closed unawaited.
+            """,
+        )
+
+    def _bind_call(self) -> None:
+        """Point :attr:`call` at the native breaker's ``call`` (no fallback) or at
+        ``_call_with_fallback``; run whenever ``_cb`` is set."""
+        self._call = self._cb.call if self._fallback is NO_FALLBACK else self._call_with_fallback
+
+    def _call_with_fallback(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         try:
             return self._cb.call(fn, *args, **kwargs)
         except Exception as exc:
