@@ -4,6 +4,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 use ringbreaker::{CircuitBreaker, Outcome, RawPermit, Rejected, Transition};
@@ -159,6 +160,9 @@ pub struct NativeBreaker {
     call_hooks: Py<PyList>,
     /// Every call is timed (slow-call detection, a timeout, or `time_calls`).
     timed: bool,
+    /// A guarded call may take the lean path (`guarded_call`): not timed, a clock that calls
+    /// no Python code, no `failure_when`.
+    lean: bool,
     totals: Box<[Totals; STRIPES]>,
     state_time: StateTime,
 }
@@ -186,6 +190,18 @@ fn outcome_from(v: u8) -> PyResult<Outcome> {
     }
 }
 
+/// A result in CPython's calling convention: a new reference, or NULL with the error set.
+#[inline]
+fn into_raw(py: Python<'_>, r: PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    match r {
+        Ok(v) => v.into_ptr(),
+        Err(e) => {
+            e.restore(py);
+            core::ptr::null_mut()
+        }
+    }
+}
+
 /// The public `Transition` value for a core transition.
 pub(crate) fn transition_value(
     py: Python<'_>,
@@ -207,21 +223,51 @@ pub(crate) fn transition_value(
     )
 }
 
-/// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...).
+/// Whether `v`'s type implements `__await__` (coroutines, futures, tasks, ...). The common
+/// results (`None`, `int`, `str`, `float`, `bool`, `bytes`, `tuple`, `list`, `dict`) are told
+/// by one pointer comparison each, without a slot lookup.
+#[inline]
 fn is_awaitable(v: &Bound<'_, PyAny>) -> bool {
-    let tp = v.get_type();
+    if v.is_none() {
+        return false;
+    }
+    let tp = v.get_type_ptr();
+    // The addresses of the builtin type objects, compared, never dereferenced.
+    let common = [
+        &raw mut ffi::PyLong_Type,
+        &raw mut ffi::PyUnicode_Type,
+        &raw mut ffi::PyFloat_Type,
+        &raw mut ffi::PyBool_Type,
+        &raw mut ffi::PyBytes_Type,
+        &raw mut ffi::PyTuple_Type,
+        &raw mut ffi::PyList_Type,
+        &raw mut ffi::PyDict_Type,
+    ];
+    if common.contains(&tp) {
+        return false;
+    }
     // SAFETY: `tp` is a live type object; PyType_GetSlot accepts static types from 3.10.
-    unsafe { !pyo3::ffi::PyType_GetSlot(tp.as_type_ptr(), pyo3::ffi::Py_am_await).is_null() }
+    unsafe { !ffi::PyType_GetSlot(tp, ffi::Py_am_await).is_null() }
 }
 
 impl NativeBreaker {
+    /// Whether a call hook is subscribed: the list's size, read inline (a relaxed load, as
+    /// CPython's own `PyList_GET_SIZE` is in free-threaded builds) instead of `PyList_Size`.
     #[inline]
     fn has_call_hooks(&self, py: Python<'_>) -> bool {
-        !self.call_hooks.bind(py).is_empty()
+        let list = self.call_hooks.bind(py).as_ptr().cast::<ffi::PyVarObject>();
+        // SAFETY: `list` is a live list (a PyVarObject); `ob_size` is an aligned isize that
+        // CPython writes only through the list's own operations.
+        let size = unsafe {
+            core::sync::atomic::AtomicIsize::from_ptr(&raw mut (*list).ob_size)
+                .load(Ordering::Relaxed)
+        };
+        size != 0
     }
 
     /// Account for a committed transition and deliver it to the listeners, if any. Returns the
     /// `Transition` value when one was built (always when `build` is set).
+    #[inline]
     fn on_transition(
         &self,
         py: Python<'_>,
@@ -229,7 +275,18 @@ impl NativeBreaker {
         note: Option<&str>,
         build: bool,
     ) -> Option<Py<PyAny>> {
-        let t = t?;
+        self.deliver_transition(py, t?, note, build)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deliver_transition(
+        &self,
+        py: Python<'_>,
+        t: Transition,
+        note: Option<&str>,
+        build: bool,
+    ) -> Option<Py<PyAny>> {
         let st = &self.state_time;
         let prev = st.since_ns.swap(t.at, Ordering::AcqRel);
         st.in_state_ns[usize::from(t.from as u8).min(5)]
@@ -280,6 +337,8 @@ impl NativeBreaker {
     }
 
     /// Deliver a per-call event to the hooks (callers check `has_call_hooks` first).
+    #[cold]
+    #[inline(never)]
     fn emit(
         &self,
         py: Python<'_>,
@@ -321,7 +380,10 @@ impl NativeBreaker {
 
     /// A permit (and its start time, when the call is timed or the clock had to be read), or
     /// the rejection as `CircuitOpenError`. Delivers any transition and the hooks' event.
-    fn acquire_inner(&self, py: Python<'_>) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
+    pub(crate) fn acquire_inner(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(ringbreaker::Permit, Option<u64>)> {
         if !self.timed
             && self.clock.infallible()
             && let Some(p) = self.inner.try_acquire_without_time()
@@ -366,6 +428,11 @@ impl NativeBreaker {
     ) -> PyResult<()> {
         let now = match now {
             Some(n) => n,
+            // An untimed Closed-state success (its permit was issued without reading the
+            // clock): only its bucket depends on the time, so the coarse clock serves.
+            None if outcome == Outcome::Success && start.is_none() && !self.timed => {
+                self.clock.read_untimed(py)?
+            }
             None => self.clock.read(py)?,
         };
         let duration = duration
@@ -375,18 +442,7 @@ impl NativeBreaker {
         // refused as the core says, not swallowed.
         let t = match self.inner.try_record(p, outcome, duration, now) {
             Ok(t) => t,
-            Err(ringbreaker::RecordError::AlreadyRecorded) => {
-                return Err(PyErr::from_type(
-                    types::get(py).permit_reused.bind(py).clone(),
-                    "permit was already recorded (the core refused it); a permit records one outcome",
-                ));
-            }
-            Err(ringbreaker::RecordError::ForeignPermit) => {
-                return Err(PyErr::from_type(
-                    types::get(py).foreign_permit.bind(py).clone(),
-                    "permit was issued by another breaker",
-                ));
-            }
+            Err(e) => return Err(self.refused(py, e)),
         };
         let i = outcome as usize;
         let totals = &self.totals[stripe()];
@@ -406,6 +462,22 @@ impl NativeBreaker {
             self.emit(py, OUTCOME_NAMES[i], duration, exc);
         }
         Ok(())
+    }
+
+    /// The error for a permit the core refused to record.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, py: Python<'_>, e: ringbreaker::RecordError) -> PyErr {
+        match e {
+            ringbreaker::RecordError::AlreadyRecorded => PyErr::from_type(
+                types::get(py).permit_reused.bind(py).clone(),
+                "permit was already recorded (the core refused it); a permit records one outcome",
+            ),
+            ringbreaker::RecordError::ForeignPermit => PyErr::from_type(
+                types::get(py).foreign_permit.bind(py).clone(),
+                "permit was issued by another breaker",
+            ),
+        }
     }
 
     /// How an exception a guarded call raised is recorded, and the classifier's own error (a
@@ -472,8 +544,167 @@ impl NativeBreaker {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let (permit, start) = self.acquire_inner(py)?;
-        match func.call(args, kwargs) {
+        let out = self.guarded_call_raw(py, func, args, kwargs);
+        // SAFETY: `guarded_call_raw` returns a new reference, or NULL with an exception set.
+        unsafe { Bound::from_owned_ptr_or_err(py, out) }.map(Bound::unbind)
+    }
+
+    /// `guarded_call` in CPython's calling convention: a new reference, or NULL with the
+    /// exception set (for `tp_call`, which hands it on as is).
+    ///
+    /// The lean path, taken when the breaker is `lean` and no hook is subscribed: a
+    /// Closed-state permit taken without reading the clock, the call, and a success stamped
+    /// with the coarse clock (`record_untimed_success`); outside Closed one clock read and the
+    /// core's `try_acquire`, and a rejection raised as `CircuitOpenError(name, state,
+    /// retry_after)` straight from its arguments (`set_open_error`). Each step is the general
+    /// path's for that case, minus its generality; nothing here calls back into Python but
+    /// `func` and, on a transition, the listeners.
+    pub fn guarded_call_raw(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> *mut ffi::PyObject {
+        if !self.lean || self.has_call_hooks(py) {
+            let r = self.acquire_inner(py).and_then(|(permit, start)| {
+                let result = func.call(args, kwargs);
+                self.after_call(py, func, permit, start, result)
+            });
+            return into_raw(py, r);
+        }
+        if let Some(permit) = self.inner.try_acquire_without_time() {
+            let result = func.call(args, kwargs);
+            if let Ok(v) = &result
+                && !is_awaitable(v)
+            {
+                return into_raw(
+                    py,
+                    self.record_untimed_success(py, permit)
+                        .and_then(|()| result.map(Bound::unbind)),
+                );
+            }
+            return into_raw(py, self.after_call(py, func, permit, None, result));
+        }
+        // Not Closed: `acquire_inner`'s timed half.
+        let now = match self.clock.read(py) {
+            Ok(now) => now,
+            Err(e) => return into_raw(py, Err(e)),
+        };
+        match self.inner.try_acquire(now) {
+            Ok(permit) => {
+                self.on_transition(py, permit.transition(), None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, "before_call", None, None);
+                }
+                let result = func.call(args, kwargs);
+                into_raw(py, self.after_call(py, func, permit, Some(now), result))
+            }
+            Err(r) => {
+                self.on_transition(py, r.transition, None, false);
+                if self.has_call_hooks(py) {
+                    let err = self.open_error(py, &r);
+                    self.emit(py, "not_permitted", None, Some(err.value(py).as_any()));
+                    return into_raw(py, Err(err));
+                }
+                self.set_open_error(py, &r);
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    /// Raise `CircuitOpenError(name, state, retry_after)` for a rejection, as `open_error`
+    /// builds it, but set from its arguments tuple: the instance is made where it is caught
+    /// (the interpreter normalises it there), with no Rust-side error state in between.
+    #[inline(never)]
+    fn set_open_error(&self, py: Python<'_>, r: &Rejected) {
+        let retry = r.retry_after_ns.map(|ns| ns as f64 / 1e9);
+        let args = (self.name.bind(py), types::state_ref(py, r.state as u8), retry);
+        match args.into_pyobject(py) {
+            // SAFETY: a live exception class and a live tuple; PyErr_SetObject takes its own
+            // references.
+            Ok(t) => unsafe {
+                ffi::PyErr_SetObject(types::get(py).circuit_open.as_ptr(), t.as_ptr());
+            },
+            Err(e) => e.restore(py),
+        }
+    }
+
+    /// Record a success for a permit issued without reading the clock (Closed or
+    /// MetricsOnly, or Disabled's pass-through), stamped with the coarse clock: `finish`'s
+    /// work for that case.
+    #[inline]
+    fn record_untimed_success(&self, py: Python<'_>, p: ringbreaker::Permit) -> PyResult<()> {
+        let now = self.clock.read_untimed(py)?;
+        match self.inner.try_record(p, Outcome::Success, None, now) {
+            Ok(t) => {
+                self.totals[stripe()].outcomes[0].fetch_add(1, Ordering::Relaxed);
+                self.on_transition(py, t, None, false);
+                if self.has_call_hooks(py) {
+                    self.emit(py, OUTCOME_NAMES[0], None, None);
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.refused(py, e)),
+        }
+    }
+
+    /// Record a permit issued at `start` whose call returned `v` (a failure when
+    /// `failure_when(v)`; the predicate's own error is returned after the failure is
+    /// recorded). An untimed success takes `record_untimed_success`.
+    #[inline]
+    pub(crate) fn record_returned(
+        &self,
+        py: Python<'_>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        v: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.lean && start.is_none() {
+            return self.record_untimed_success(py, permit);
+        }
+        let (outcome, err) = self.classify_result(py, v);
+        self.finish(py, permit, start, outcome, None, None, None)?;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Record a permit issued at `start` whose call raised `e`, classified by `failure_on` /
+    /// `ignore`; returns the error to raise: `e`, or the classifier's own error (a predicate
+    /// that raised, recorded as a failure) with `e` as its `__context__`.
+    pub(crate) fn record_raised(
+        &self,
+        py: Python<'_>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        e: PyErr,
+    ) -> PyErr {
+        let exc = e.value(py).as_any().clone();
+        let (outcome, classify_err) = self.classify_raised(py, &exc);
+        if let Err(finish_err) = self.finish(py, permit, start, outcome, Some(&exc), None, None) {
+            return finish_err;
+        }
+        match classify_err {
+            Some(ce) => {
+                // SAFETY: both are live exception instances; SetContext steals the reference
+                // it is given.
+                unsafe { ffi::PyException_SetContext(ce.value(py).as_ptr(), exc.into_ptr()) };
+                ce
+            }
+            None => e,
+        }
+    }
+
+    /// What a guarded call does once `func` has returned or raised, for a permit issued at
+    /// `start`.
+    fn after_call(
+        &self,
+        py: Python<'_>,
+        func: &Bound<'_, PyAny>,
+        permit: ringbreaker::Permit,
+        start: Option<u64>,
+        result: PyResult<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        match result {
             Ok(v) => {
                 if is_awaitable(&v) {
                     self.finish(py, permit, start, Outcome::Ignored, None, None, None)?;
@@ -536,10 +767,12 @@ impl NativeBreaker {
         let cfg = config.get().cfg;
         let clock = Clock::from_py(clock)?;
         let created = clock.read(py)?;
+        let timed = time_calls || cfg.slow_call_ns().is_some();
         Ok(NativeBreaker {
             inner: CircuitBreaker::new(cfg).into(),
             name: name.unbind(),
-            timed: time_calls || cfg.slow_call_ns().is_some(),
+            timed,
+            lean: !timed && clock.infallible() && failure_when.is_none(),
             config: config.unbind(),
             clock,
             classifier: Classifier {
@@ -669,7 +902,7 @@ impl NativeBreaker {
     }
 
     /// Run `func(*args, **kwargs)` guarded.
-    #[pyo3(signature = (func, *args, **kwargs))]
+    #[pyo3(signature = (func, /, *args, **kwargs))]
     fn call(
         &self,
         py: Python<'_>,
@@ -826,6 +1059,7 @@ impl NativeBreaker {
         };
         let created = clock.read(py)?;
         let current = inner.state(created) as u8;
+        let lean = !self.timed && clock.infallible() && self.classifier.failure_when.is_none();
         Ok(NativeBreaker {
             inner,
             name: self.name.clone_ref(py),
@@ -839,6 +1073,7 @@ impl NativeBreaker {
             listeners: self.listeners.clone_ref(py),
             call_hooks: self.call_hooks.clone_ref(py),
             timed: self.timed,
+            lean,
             totals: Box::default(),
             state_time: StateTime {
                 since_ns: AtomicU64::new(created),

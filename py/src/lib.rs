@@ -6,6 +6,7 @@
 //! native) and keeps its state enum, value types and exception classes; it never calls back
 //! into the rest of the package.
 
+mod awaitable;
 mod breaker;
 mod clock;
 mod config;
@@ -18,7 +19,7 @@ use pyo3::prelude::*;
 /// Nanoseconds on the core's default monotonic clock.
 #[pyfunction]
 fn now_ns() -> u64 {
-    ringbreaker::now_ns()
+    clock::default_ns()
 }
 
 #[pymodule(gil_used = false)]
@@ -29,6 +30,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::NativeBreaker>()?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<guarded::Guarded>()?;
+    m.add("Guarded", guarded::make_type(m.py())?)?;
+    awaitable::register(m)?;
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     shared::register(m)?;

@@ -149,7 +149,7 @@ pub fn shared_unlink(py: Python<'_>, path: PathBuf) -> PyResult<()> {
 /// Nanoseconds on CLOCK_MONOTONIC, the host-wide clock shared breakers run on.
 #[pyfunction]
 pub fn shared_now_ns() -> u64 {
-    SharedBreaker::now_ns()
+    crate::clock::host_ns()
 }
 
 /// (transitions after `since`, missed, current generation) from the region's journal.

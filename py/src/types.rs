@@ -59,3 +59,8 @@ pub fn get(py: Python<'_>) -> &Types {
 pub fn state(py: Python<'_>, s: u8) -> Py<PyAny> {
     get(py).states[usize::from(s).min(5)].clone_ref(py)
 }
+
+/// The `State` member numbered `s`, borrowed.
+pub fn state_ref(py: Python<'_>, s: u8) -> &Bound<'_, PyAny> {
+    get(py).states[usize::from(s).min(5)].bind(py)
+}

@@ -9,11 +9,12 @@ import inspect
 import logging
 import math
 import numbers
+import operator
 import sys
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import _native
 from ._types import CallEvent, CircuitOpenError, CircuitTimeoutError, ConfigError, Metrics, State, Transition
@@ -96,6 +97,25 @@ def _is_async_callable(fn: object) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+
+
+async def _coroutine_template(*args: Any, **kwargs: Any) -> Any:
+    """Its code object marks native coroutine wrappers as coroutine functions."""
+
+
+def _mark_coroutine_function(wrapper: Any, fn: Any) -> None:
+    """Make ``inspect.iscoroutinefunction(wrapper)`` true, as it is for ``fn``: the wrapper
+    looks like a function to ``inspect`` (``__code__`` with the coroutine flag, ``__defaults__``
+    and ``__kwdefaults__``; ``update_wrapper`` gave it ``__name__`` and ``__annotations__``),
+    and carries the marker of ``inspect.markcoroutinefunction`` where that exists (3.12+).
+    ``inspect.signature`` follows ``__wrapped__`` to ``fn``."""
+    code = getattr(fn, "__code__", None)
+    wrapper.__code__ = code if isinstance(code, types.CodeType) else _coroutine_template.__code__
+    wrapper.__defaults__ = getattr(fn, "__defaults__", None)
+    wrapper.__kwdefaults__ = getattr(fn, "__kwdefaults__", None)
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
 
 
 class _AsyncListener:
@@ -249,6 +269,7 @@ class CircuitBreaker:
 
     __slots__ = (
         "_async_blocks",
+        "_call",
         "_cb",
         "_listeners",
         "_call_hooks",
@@ -340,6 +361,7 @@ class CircuitBreaker:
             call_hooks=self._call_hooks,
             time_calls=time_calls or t is not None,
         )
+        self._bind_call()
         self._options: dict[str, Any] = {
             **({"config": config} if config is not None else cfg_kwargs),
             "failure_on": failure_on,
@@ -462,15 +484,31 @@ class CircuitBreaker:
             return exc.breaker == self.name
         return isinstance(exc, Exception) and self._cb.classify(exc) == 1
 
-    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` guarded, for synchronous callables.
+    if TYPE_CHECKING:
 
-        An ``async def`` (or anything returning an awaitable) raises ``TypeError`` and is
-        recorded as not a call: its outcome is not known when it returns -- use
-        ``await cb.call_async(fn, ...)``. The coroutine is closed unawaited.
-        """
-        if self._fallback is NO_FALLBACK:
-            return self._cb.call(fn, *args, **kwargs)
+        def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            """``fn(*args, **kwargs)`` guarded, for synchronous callables (see below)."""
+
+    else:
+        # `cb.call` is the native breaker's own `call` (bound once, in `_bind_call`), so a call
+        # runs no Python frame of the breaker's; with a fallback, `_call_with_fallback`.
+        call = property(
+            operator.attrgetter("_call"),
+            doc="""``call(fn, /, *args, **kwargs)``: ``fn(*args, **kwargs)`` guarded, for
+            synchronous callables.
+
+            An ``async def`` (or anything returning an awaitable) raises ``TypeError`` and is
+            recorded as not a call: its outcome is not known when it returns -- use
+            ``await cb.call_async(fn, ...)``. The coroutine is closed unawaited.
+            """,
+        )
+
+    def _bind_call(self) -> None:
+        """Point :attr:`call` at the native breaker's ``call`` (no fallback) or at
+        ``_call_with_fallback``; run whenever ``_cb`` is set."""
+        self._call = self._cb.call if self._fallback is NO_FALLBACK else self._call_with_fallback
+
+    def _call_with_fallback(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         try:
             return self._cb.call(fn, *args, **kwargs)
         except Exception as exc:
@@ -565,23 +603,11 @@ class CircuitBreaker:
         plain = self._fallback is NO_FALLBACK
 
         if plain and self._timeout is None:
-            acquire, record_result, record_exception = (
-                self._cb.acquire,
-                self._cb.record_result,
-                self._cb.record_exception,
-            )
-
-            @functools.wraps(fn)
-            async def guarded(*args: Any, **kwargs: Any) -> Any:
-                permit = acquire()
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    record_exception(permit, exc)
-                    raise
-                record_result(permit, result)
-                return result
-
+            # A native callable whose calls return a native awaitable that does what
+            # `_run_async` does for an awaitable result, with no Python frame of its own.
+            guarded = _native.GuardedAsync(self._cb, fn)
+            functools.update_wrapper(guarded, fn)
+            _mark_coroutine_function(guarded, fn)
             return guarded
 
         @functools.wraps(fn)

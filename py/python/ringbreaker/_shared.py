@@ -41,6 +41,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         where = _path(name, path)
         super().__init__(name, **config)
         self._cb = _native.share(self._cb, where)
+        self._bind_call()
 
     def info(self) -> dict[str, Any]:
         """The region's header: path, how this process opened it (``"created"``,
