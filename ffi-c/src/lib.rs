@@ -161,6 +161,24 @@ pub unsafe extern "C" fn rb_breaker_init_in(
     })
 }
 
+/// Write `p` to `out` as an rb_permit.
+///
+/// # Safety
+/// `out` must be valid for writes.
+#[inline(always)]
+unsafe fn write_permit(out: *mut rb_permit, p: &Permit) {
+    let raw = p.to_raw();
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        out.write(rb_permit {
+            breaker_id: raw.breaker_id,
+            generation: raw.generation,
+            kind: u32::from(raw.kind),
+            slot: u32::from(raw.slot),
+        });
+    }
+}
+
 /// Ask to make a call at `now_ns`. RB_OK writes `*out_permit`; RB_REJECTED does not. With
 /// either, `*out_transition` (if not NULL) says whether the call changed the state. After
 /// RB_REJECTED, rb_retry_after(b, now_ns, &ns) says when to retry (the number Rust's
@@ -186,30 +204,18 @@ pub unsafe extern "C" fn rb_try_acquire(
         // permit goes straight to the caller, 16 bytes in registers, instead of through the
         // 40-byte `Permit` and the `Result` the other states need.
         if let Some(p) = b.try_acquire_without_time() {
-            let raw = p.to_raw();
             // SAFETY: checked non-null; NULL or valid per the caller's contract.
             unsafe {
-                out_permit.write(rb_permit {
-                    breaker_id: raw.breaker_id,
-                    generation: raw.generation,
-                    kind: u32::from(raw.kind),
-                    slot: u32::from(raw.slot),
-                });
+                write_permit(out_permit, &p);
                 write_transition(out_transition, None);
             }
             return rb_status::RB_OK;
         }
         match b.try_acquire(now_ns) {
             Ok(p) => {
-                let raw = p.to_raw();
-                // SAFETY: checked non-null; valid per the caller's contract.
+                // SAFETY: checked non-null; NULL or valid per the caller's contract.
                 unsafe {
-                    out_permit.write(rb_permit {
-                        breaker_id: raw.breaker_id,
-                        generation: raw.generation,
-                        kind: u32::from(raw.kind),
-                        slot: u32::from(raw.slot),
-                    });
+                    write_permit(out_permit, &p);
                     write_transition(out_transition, p.transition());
                 }
                 rb_status::RB_OK

@@ -45,7 +45,6 @@ pub struct GuardedAsync {
     sync_ok: bool,
 }
 
-static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// `types.CoroutineType`.
 static CORO_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -120,16 +119,7 @@ impl GuardedAsync {
         obj: Option<Bound<'_, PyAny>>,
         _owner: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        match obj {
-            Some(o) if !o.is_none() => {
-                let method_type = METHOD_TYPE.get_or_try_init(py, || {
-                    py.import("types")?.getattr("MethodType").map(Bound::unbind)
-                })?;
-                Ok(method_type.bind(py).call1((slf, o))?.unbind())
-            }
-            _ => Ok(slf.into_any().unbind()),
-        }
+        crate::guarded::bind_like_a_function(slf.into_any(), obj)
     }
 }
 

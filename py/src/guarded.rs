@@ -24,6 +24,24 @@ pub struct Guarded {
 
 static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
+/// `__get__` of a guarded function (sync or async): bound to `obj` as a method, as a plain
+/// function would be, or itself when looked up on the class.
+pub fn bind_like_a_function(
+    slf: Bound<'_, PyAny>,
+    obj: Option<Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let py = slf.py();
+    match obj {
+        Some(o) if !o.is_none() => {
+            let method_type = METHOD_TYPE.get_or_try_init(py, || {
+                py.import("types")?.getattr("MethodType").map(Bound::unbind)
+            })?;
+            Ok(method_type.bind(py).call1((slf, o))?.unbind())
+        }
+        _ => Ok(slf.unbind()),
+    }
+}
+
 #[pymethods]
 impl Guarded {
     #[new]
@@ -55,16 +73,7 @@ impl Guarded {
         obj: Option<Bound<'_, PyAny>>,
         _owner: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        match obj {
-            Some(o) if !o.is_none() => {
-                let method_type = METHOD_TYPE.get_or_try_init(py, || {
-                    py.import("types")?.getattr("MethodType").map(Bound::unbind)
-                })?;
-                Ok(method_type.bind(py).call1((slf, o))?.unbind())
-            }
-            _ => Ok(slf.into_any().unbind()),
-        }
+        bind_like_a_function(slf.into_any(), obj)
     }
 }
 
