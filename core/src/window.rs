@@ -187,8 +187,12 @@ impl PeriodHint {
     #[inline]
     fn note(&self, p: u64, idx: u64) {
         #[cfg(not(ringbreaker_loom))]
-        if p < 1 << 48 {
-            self.0.fetch_max(p << 16 | idx, Ordering::Relaxed);
+        {
+            let v = p << 16 | idx;
+            // A load first: once the hint has moved past `p`, nothing is written.
+            if p < 1 << 48 && self.0.load(Ordering::Relaxed) < v {
+                self.0.fetch_max(v, Ordering::Relaxed);
+            }
         }
         #[cfg(ringbreaker_loom)]
         let _ = (p, idx);
