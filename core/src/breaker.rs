@@ -52,9 +52,7 @@ pub(crate) struct Core {
     head: CachePadded<Head>,
     /// Where the latest period is in the ring (a cache; see `window::PeriodHint`). On a line
     /// of its own: it is written once per bucket period, and when calls cross buckets quickly
-    /// those writes must not take the state word's read-mostly line away from every reader
-    /// (measured: two threads rotating a bucket every call, 10.9× → 20.1× the shared floor
-    /// with the hint beside the state word).
+    /// those writes must not take the state word's read-mostly line away from every reader.
     hint: CachePadded<window::PeriodHint>,
     /// Consecutive failures: `generation << 32 | count`.
     streak: CachePadded<AtomicU64>,
