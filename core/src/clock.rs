@@ -118,6 +118,16 @@ pub(crate) fn coarse_fits(bucket_ns: u64) -> bool {
     bucket_ns / COARSE_BUCKETS_PER_TICK >= coarse_resolution_ns()
 }
 
+/// Whether a breaker with `cfg` may stamp a plain Closed-state record that needs no duration
+/// with [`now_ns_coarse`]: a bucket at least [`COARSE_BUCKETS_PER_TICK`] ticks wide, so the
+/// stamp can only move a record into the bucket before its own, and at least two buckets, so
+/// that bucket is still in the window read at [`now_ns`]. `call`, `acquire` and the Python
+/// binding ask this once per breaker.
+#[inline]
+pub fn coarse_clock_serves(cfg: &crate::Config) -> bool {
+    cfg.buckets() >= 2 && coarse_fits(cfg.bucket_ns())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +149,20 @@ mod tests {
             assert!(p - c < res + 50_000_000, "coarse {c} lags precise {p} by more than a tick");
             assert!(c >= last, "coarse went backwards: {last} -> {c}");
             last = c;
+        }
+    }
+
+    #[test]
+    fn the_coarse_clock_serves_two_or_more_wide_buckets_only() {
+        let res = coarse_resolution_ns();
+        let cfg = |window: u64, buckets: u32| {
+            crate::Config::builder().window_ns(window).buckets(buckets).build().unwrap()
+        };
+        let wide = res * COARSE_BUCKETS_PER_TICK;
+        assert!(coarse_clock_serves(&cfg(2 * wide, 2)));
+        assert!(!coarse_clock_serves(&cfg(wide, 1)), "one bucket: the bucket before is out");
+        if res > 1 {
+            assert!(!coarse_clock_serves(&cfg(2 * (wide - 1), 2)));
         }
     }
 

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use crate::breaker::Breaker;
-use crate::clock::{coarse_fits, now_ns, now_ns_coarse};
+use crate::clock::{coarse_clock_serves, now_ns, now_ns_coarse};
 use crate::types::{Key, Outcome, Permit, PermitKind, Rejected, Transition};
 
 /// A [`Breaker::call`] that did not return a value.
@@ -90,7 +90,7 @@ impl Pending<'_> {
         // `clock`); anything that decides from elapsed time reads the precise one.
         let now = if self.started.is_none()
             && self.key.kind == PermitKind::Normal
-            && coarse_fits(self.breaker.config().bucket_ns())
+            && coarse_clock_serves(self.breaker.config())
         {
             now_ns_coarse()
         } else {

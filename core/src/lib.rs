@@ -177,7 +177,9 @@ pub use window::Bucket;
 #[cfg(feature = "alloc")]
 pub use boxed::CircuitBreaker;
 #[cfg(feature = "std")]
-pub use clock::{COARSE_BUCKETS_PER_TICK, coarse_resolution_ns, now_ns, now_ns_coarse};
+pub use clock::{
+    COARSE_BUCKETS_PER_TICK, coarse_clock_serves, coarse_resolution_ns, now_ns, now_ns_coarse,
+};
 #[cfg(feature = "std")]
 pub use guard::{CallError, PermitGuard};
 #[cfg(feature = "metrics")]

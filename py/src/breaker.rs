@@ -160,6 +160,9 @@ pub struct NativeBreaker {
     call_hooks: Py<PyList>,
     /// Every call is timed (slow-call detection, a timeout, or `time_calls`).
     timed: bool,
+    /// An untimed success may be stamped with the coarse clock: the window's buckets are wide
+    /// and many enough (`ringbreaker::coarse_clock_serves`).
+    coarse: bool,
     /// A guarded call may take the lean path (`guarded_call`): not timed, a clock that calls
     /// no Python code, no `failure_when`.
     lean: bool,
@@ -431,7 +434,7 @@ impl NativeBreaker {
             // An untimed Closed-state success (its permit was issued without reading the
             // clock): only its bucket depends on the time, so the coarse clock serves.
             None if outcome == Outcome::Success && start.is_none() && !self.timed => {
-                self.clock.read_untimed(py)?
+                self.read_untimed(py)?
             }
             None => self.clock.read(py)?,
         };
@@ -630,12 +633,18 @@ impl NativeBreaker {
         }
     }
 
+    /// The time to stamp an untimed success with: the coarse clock where it serves.
+    #[inline]
+    fn read_untimed(&self, py: Python<'_>) -> PyResult<u64> {
+        if self.coarse { self.clock.read_untimed(py) } else { self.clock.read(py) }
+    }
+
     /// Record a success for a permit issued without reading the clock (Closed or
     /// MetricsOnly, or Disabled's pass-through), stamped with the coarse clock: `finish`'s
     /// work for that case.
     #[inline]
     fn record_untimed_success(&self, py: Python<'_>, p: ringbreaker::Permit) -> PyResult<()> {
-        let now = self.clock.read_untimed(py)?;
+        let now = self.read_untimed(py)?;
         match self.inner.try_record(p, Outcome::Success, None, now) {
             Ok(t) => {
                 self.totals[stripe()].outcomes[0].fetch_add(1, Ordering::Relaxed);
@@ -772,6 +781,7 @@ impl NativeBreaker {
             inner: CircuitBreaker::new(cfg).into(),
             name: name.unbind(),
             timed,
+            coarse: ringbreaker::coarse_clock_serves(&cfg),
             lean: !timed && clock.infallible() && failure_when.is_none(),
             config: config.unbind(),
             clock,
@@ -1073,6 +1083,7 @@ impl NativeBreaker {
             listeners: self.listeners.clone_ref(py),
             call_hooks: self.call_hooks.clone_ref(py),
             timed: self.timed,
+            coarse: self.coarse,
             lean,
             totals: Box::default(),
             state_time: StateTime {

@@ -103,8 +103,9 @@ impl Clock {
 
     /// The time to stamp an untimed success with (a Closed-state call that needs no
     /// duration): the coarse clock for the default and host clocks (see `mono`), else `read`.
-    /// Only the bucket of the success depends on it, and a stamp that lags another thread's
-    /// reading is counted in a later bucket, never lost (the core's W1).
+    /// Only the bucket of the success depends on it; the breaker asks this only where
+    /// `ringbreaker::coarse_clock_serves` (a lag of one tick then moves the success at most
+    /// into the bucket before its own, still in the window).
     #[inline]
     pub fn read_untimed(&self, py: Python<'_>) -> PyResult<u64> {
         match self {

@@ -416,3 +416,21 @@ def test_call_of_a_shared_breaker_records_on_the_shared_region(tmp_path: Any) ->
         assert a.metrics().totals.successes == 1
     finally:
         a.unlink()
+
+
+def test_narrow_buckets_stamp_successes_with_the_precise_clock() -> None:
+    # 100 µs buckets, a 1 ms window: a coarse stamp (a 1-4 ms tick old) would put the success
+    # outside the window read right after the call, so the lean path must read the precise
+    # clock here. Preemption between the call and the read can still push one out: most, not
+    # all, must be seen.
+    seen = 0
+    for i in range(200):
+        cb = ringbreaker.CircuitBreaker(f"narrow{i}", window=0.001, buckets=10, minimum_calls=10**6)
+
+        @cb
+        def ok() -> None:
+            return None
+
+        ok()
+        seen += cb.metrics().calls
+    assert seen >= 100, f"only {seen} of 200 successes were in the window right after their call"
