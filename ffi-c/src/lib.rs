@@ -251,17 +251,8 @@ pub unsafe extern "C" fn rb_record(
         if permit.is_null() {
             return rb_status::RB_NULL_ARGUMENT;
         }
-        // Field by field, each as wide as rb_try_acquire wrote it: one 16-byte load of four
-        // 4-byte stores cannot be forwarded from the store buffer and stalls until they drain.
         // SAFETY: checked non-null; valid per the caller's contract.
-        let held = unsafe {
-            rb_permit {
-                breaker_id: core::ptr::read_volatile(&raw const (*permit).breaker_id),
-                generation: core::ptr::read_volatile(&raw const (*permit).generation),
-                kind: core::ptr::read_volatile(&raw const (*permit).kind),
-                slot: core::ptr::read_volatile(&raw const (*permit).slot),
-            }
-        };
+        let held = unsafe { permit.read() };
         let outcome = match outcome {
             0 => Outcome::Success,
             1 => Outcome::Failure,
