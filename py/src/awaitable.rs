@@ -31,7 +31,7 @@ use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::breaker::NativeBreaker;
 
@@ -500,40 +500,13 @@ unsafe fn call_slot(
     g.get().make_call(py, &args, kwargs.as_deref()).map(Bound::into_ptr)
 }
 
-/// A heap subtype of `base` named `name`, adding `slots`.
-fn subtype<'py>(
-    py: Python<'py>,
-    base: Bound<'py, PyType>,
-    name: &'static core::ffi::CStr,
-    slot: core::ffi::c_int,
-    pfunc: *mut core::ffi::c_void,
-) -> PyResult<Bound<'py, PyType>> {
-    let mut slots = [
-        ffi::PyType_Slot { slot, pfunc },
-        ffi::PyType_Slot { slot: 0, pfunc: core::ptr::null_mut() },
-    ];
-    let mut spec = ffi::PyType_Spec {
-        name: name.as_ptr(),
-        basicsize: 0,
-        itemsize: 0,
-        flags: ffi::Py_TPFLAGS_DEFAULT as _,
-        slots: slots.as_mut_ptr(),
-    };
-    let bases = PyTuple::new(py, [base])?;
-    // SAFETY: `spec` and `slots` outlive the call (CPython copies what it keeps); `bases` is a
-    // tuple of one heap type that allows subclassing.
-    let ty = unsafe { ffi::PyType_FromSpecWithBases(&mut spec, bases.as_ptr()) };
-    // SAFETY: a new reference or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, ty) }?.cast_into::<PyType>().map_err(Into::into)
-}
-
 /// Add `GuardedAsync` and `GuardedCall` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let _ = CORO_TYPE.set(py, py.import("types")?.getattr("CoroutineType")?.unbind());
     m.add_class::<GuardedCall>()?;
     m.add_class::<GuardedAsync>()?;
-    let async_ty = subtype(
+    let async_ty = crate::guarded::heap_subtype(
         py,
         py.get_type::<GuardedAsync>(),
         c"ringbreaker._native.GuardedAsync",

@@ -104,16 +104,30 @@ unsafe fn call_slot(
 
 /// The `Guarded` class: `GuardedBase` with `call_slot` as its `tp_call`.
 pub fn make_type(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    let base = py.get_type::<Guarded>();
+    heap_subtype(
+        py,
+        py.get_type::<Guarded>(),
+        c"ringbreaker._native.Guarded",
+        ffi::Py_tp_call,
+        pyo3::get_trampoline_function!(ternaryfunc, call_slot) as *mut _,
+    )
+}
+
+/// A heap subtype of `base` named `name`, with `pfunc` in type slot `slot` (how `Guarded` and
+/// `GuardedAsync` get a `tp_call` of their own).
+pub fn heap_subtype<'py>(
+    py: Python<'py>,
+    base: Bound<'py, PyType>,
+    name: &'static core::ffi::CStr,
+    slot: core::ffi::c_int,
+    pfunc: *mut core::ffi::c_void,
+) -> PyResult<Bound<'py, PyType>> {
     let mut slots = [
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_call,
-            pfunc: pyo3::get_trampoline_function!(ternaryfunc, call_slot) as *mut _,
-        },
+        ffi::PyType_Slot { slot, pfunc },
         ffi::PyType_Slot { slot: 0, pfunc: core::ptr::null_mut() },
     ];
     let mut spec = ffi::PyType_Spec {
-        name: c"ringbreaker._native.Guarded".as_ptr(),
+        name: name.as_ptr(),
         basicsize: 0,
         itemsize: 0,
         flags: ffi::Py_TPFLAGS_DEFAULT as _,
