@@ -116,84 +116,43 @@ impl Clock {
     }
 }
 
-/// The default clock: nanoseconds on the process's monotonic clock, the numbers of the core's
-/// `ringbreaker::now_ns`.
+/// The default clock: the core's `ringbreaker::now_ns` (CLOCK_MONOTONIC from the process's
+/// first reading).
 #[inline]
 pub fn default_ns() -> u64 {
-    mono::default_fine()
+    ringbreaker::now_ns()
 }
 
 /// The host-wide clock of shared breakers: `SharedBreaker::now_ns`.
 #[inline]
 pub fn host_ns() -> u64 {
-    mono::host_fine()
+    ringbreaker::SharedBreaker::now_ns()
 }
 
-/// The monotonic clocks. On Linux one `clock_gettime` each: `CLOCK_MONOTONIC`, and for
-/// untimed successes `CLOCK_MONOTONIC_COARSE` (the same clock as of the kernel's last tick: a
-/// few nanoseconds a read instead of ~25, 1–4 ms resolution, at most one tick behind the fine
-/// clock, never backwards). The default clock is `CLOCK_MONOTONIC` less the reading at which
-/// the core's `now_ns()` reads 0 (read once, after the core's clock, so ours never runs ahead
-/// of it). Elsewhere the core's clocks, with no coarse variant.
-#[cfg(target_os = "linux")]
+/// The coarse clocks for untimed successes: the core's `now_ns_coarse` for the default clock;
+/// for the host clock, CLOCK_MONOTONIC_COARSE on Linux (the host clock as of the kernel's last
+/// tick: a few nanoseconds a read instead of ~25, at most one 1–4 ms tick behind, never
+/// backwards), elsewhere the host clock itself.
 mod mono {
-    use std::sync::OnceLock;
-
-    static ORIGIN: OnceLock<u64> = OnceLock::new();
-
     #[inline]
-    fn read(id: libc::clockid_t) -> u64 {
+    pub fn default_coarse() -> u64 {
+        ringbreaker::now_ns_coarse()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[inline]
+    pub fn host_coarse() -> u64 {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `ts` is a valid out-pointer; both clocks exist on every Linux since 2.6.32.
-        if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        // SAFETY: `ts` is a valid out-pointer; the clock exists on every Linux since 2.6.32.
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
             return 0;
         }
         (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
     }
 
-    #[inline]
-    fn origin() -> u64 {
-        *ORIGIN.get_or_init(|| {
-            let core = ringbreaker::now_ns();
-            read(libc::CLOCK_MONOTONIC).saturating_sub(core)
-        })
-    }
-
-    #[inline]
-    pub fn host_fine() -> u64 {
-        read(libc::CLOCK_MONOTONIC)
-    }
-
+    #[cfg(not(target_os = "linux"))]
     #[inline]
     pub fn host_coarse() -> u64 {
-        read(libc::CLOCK_MONOTONIC_COARSE)
-    }
-
-    #[inline]
-    pub fn default_fine() -> u64 {
-        let o = origin();
-        host_fine().saturating_sub(o)
-    }
-
-    #[inline]
-    pub fn default_coarse() -> u64 {
-        let o = origin();
-        host_coarse().saturating_sub(o)
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod mono {
-    pub fn host_fine() -> u64 {
-        ringbreaker::SharedBreaker::now_ns()
-    }
-    pub fn host_coarse() -> u64 {
-        host_fine()
-    }
-    pub fn default_fine() -> u64 {
-        ringbreaker::now_ns()
-    }
-    pub fn default_coarse() -> u64 {
-        default_fine()
+        super::host_ns()
     }
 }
